@@ -1,0 +1,101 @@
+"""The ``inferentia-kernels`` command (also ``python -m inferentia_kernels``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _info(args: argparse.Namespace) -> int:
+    import llvmlite
+    import ml_dtypes
+    import numba
+    from llvmlite import binding
+
+    import inferentia_kernels as ik
+    from inferentia_kernels.kernels.target import KERNEL_FEATURES, jit_cpu_features, jit_cpu_name, numba_cache_location
+
+    features = jit_cpu_features()
+    rows = [
+        ("inferentia-kernels", ik.__version__),
+        ("python", platform.python_version()),
+        ("numpy", np.__version__),
+        ("numba", numba.__version__),
+        ("llvmlite", llvmlite.__version__),
+        ("LLVM", ".".join(map(str, binding.llvm_version_info))),
+        ("ml_dtypes", ml_dtypes.__version__),
+        ("JIT target CPU", jit_cpu_name()),
+        ("CPU features", " ".join(f"{name}{'+' if name in features else '-'}" for name in KERNEL_FEATURES)),
+        ("threads", f"{os.cpu_count()} host CPUs, numba {numba.config.NUMBA_NUM_THREADS} threads"),
+        ("numba cache", numba_cache_location()),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title} ==")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import inferentia_kernels as ik
+
+    rng = np.random.default_rng(args.seed)
+    weights = rng.standard_normal((256, 256)).astype(np.float32) * 0.05
+    activations = rng.standard_normal((64, 256)).astype(np.float32)
+
+    _section("number formats: FP32 weights rounded to BF16 and FP16")
+    started = time.perf_counter()
+    as_bf16 = ik.from_bfloat16(ik.to_bfloat16(weights))
+    as_fp16 = ik.from_float16(ik.to_float16(weights))
+    print(f"(first call compiles the kernels or loads them from the cache: {time.perf_counter() - started:.2f} s)")
+    print("BF16 (8-bit mantissa) vs FP32:")
+    print(ik.compare(weights, as_bf16))
+    print("FP16 (11-bit mantissa) vs FP32:")
+    print(ik.compare(weights, as_fp16))
+
+    _section("INT8 quantization of the weights: per tensor vs per output channel (symmetric)")
+    per_tensor = ik.calibrate(weights, symmetric=True)
+    per_channel = ik.calibrate(weights, symmetric=True, axis=1)
+    print(per_tensor)
+    print(ik.compare(weights, ik.dequantize(ik.quantize(weights, per_tensor), per_tensor)))
+    print(f"per channel ({per_channel.scale.size} scales along axis 1):")
+    print(ik.compare(weights, ik.dequantize(ik.quantize(weights, per_channel), per_channel)))
+
+    _section("UINT8 quantization of activations (asymmetric, min/max)")
+    act_qp = ik.calibrate(activations, dtype=np.uint8)
+    print(act_qp)
+    print(ik.compare(activations, ik.dequantize(ik.quantize(activations, act_qp), act_qp)))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inferentia-kernels",
+        description="Bit-exact CPU emulation of the AWS Inferentia tensor engine.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the emulated tensor engine and compare it with FP32 numpy")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the demo data (default 0)")
+    demo.set_defaults(run=_demo)
+    info = commands.add_parser("info", help="versions, JIT target CPU features, threads and numba cache")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
