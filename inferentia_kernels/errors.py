@@ -11,6 +11,7 @@ either the specific class or the built-in one.
 from __future__ import annotations
 
 __all__ = [
+    "AccumulatorOverflowWarning",
     "InferentiaKernelsError",
     "InvalidArgumentError",
     "InvalidDtypeError",
@@ -57,3 +58,7 @@ def invalid(function: str, argument: str, expected: str, got: object) -> Invalid
 def wrong_dtype(function: str, argument: str, expected: str, got: object) -> InvalidDtypeError:
     """Build an :class:`InvalidDtypeError` with the standard message."""
     return InvalidDtypeError(f"{function}: {argument} must be {expected}, got {got}")
+
+
+class AccumulatorOverflowWarning(RuntimeWarning):
+    """The int32 accumulator may wrap around for these shapes and zero points."""

@@ -1,0 +1,10 @@
+"""Tensor engine operations: validate in Python, then run the numba kernels.
+
+Each op names the ONNX operator whose semantics it follows; every op takes ``device=``.
+"""
+
+from .matmul_integer import matmul_integer
+from .qlinear_matmul import qlinear_matmul
+from .requantize import requantize
+
+__all__ = ["matmul_integer", "qlinear_matmul", "requantize"]

@@ -1,0 +1,80 @@
+"""Argument checks shared by the ops: every failure names the op and the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import describe, invalid, wrong_dtype
+
+INTEGER_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def integer_operand(op: str, name: str, value) -> np.ndarray:
+    """An int8 or uint8 array with at least one dimension."""
+    array = np.asarray(value)
+    if array.dtype not in INTEGER_DTYPES:
+        raise wrong_dtype(op, name, "an int8 or uint8 array", describe(array))
+    if array.ndim == 0:
+        raise invalid(op, name, "an array with at least 1 dimension", describe(array))
+    return array
+
+
+def zero_point(op: str, name: str, value, dtype: np.dtype, length: int | None) -> np.ndarray:
+    """A zero point as an int32 array: shape () or, when ``length`` is given, (length,).
+
+    Accepts Python/numpy integers and integer arrays of shape (), (1,) or (length,); each value
+    must lie inside ``dtype``'s range.
+    """
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu" or array.dtype == np.bool_:
+        raise wrong_dtype(op, name, "an integer or an integer array", describe(value))
+    allowed = "a scalar" if length is None else f"a scalar or a 1-D array of length {length}"
+    if array.ndim > 1 or (array.ndim == 1 and array.size != 1 and array.size != length):
+        raise invalid(op, name, allowed, describe(array))
+    info = np.iinfo(dtype)
+    if ((array < info.min) | (array > info.max)).any():
+        raise invalid(op, name, f"inside [{info.min}, {info.max}] (the range of {dtype})", array.tolist())
+    array = array.astype(np.int32).reshape(-1 if array.ndim else ())
+    if length is None:
+        return array.reshape(())
+    return np.broadcast_to(array.reshape(-1)[:1] if array.size == 1 else array, (length,)).copy()
+
+
+def matmul_shapes(op: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, int, int, int]:
+    """numpy matmul shapes: (batch shape, M, K, N) after promoting 1-D operands."""
+    a2 = (1, *a_shape) if len(a_shape) == 1 else a_shape
+    b2 = (*b_shape, 1) if len(b_shape) == 1 else b_shape
+    if a2[-1] != b2[-2]:
+        raise invalid(op, "b", f"of shape (..., {a2[-1]}, N) to match a's last dimension", f"shape {b_shape}")
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        raise invalid(op, "b", f"batch dimensions broadcastable with a's {a2[:-2]}", f"{b2[:-2]}") from None
+    return batch, a2[-2], a2[-1], b2[-1]
+
+
+def activation_range(op: str, activation, low: int, high: int, to_quantized) -> tuple[int, int]:
+    """The output clamp of an integer op: the dtype's range intersected with the activation's.
+
+    ``activation`` is None, "relu", "relu6" or a (lo, hi) pair of real values;
+    ``to_quantized(real)`` maps a real bound into the output's integer domain.
+    """
+    if activation is None:
+        return low, high
+    if activation == "relu":
+        bounds = (0.0, None)
+    elif activation == "relu6":
+        bounds = (0.0, 6.0)
+    elif isinstance(activation, tuple) and len(activation) == 2:
+        bounds = activation
+        if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in bounds) or bounds[0] > bounds[1]:
+            raise invalid(op, "activation", "a (lo, hi) pair of finite numbers with lo <= hi", repr(activation))
+    else:
+        raise invalid(op, "activation", 'None, "relu", "relu6" or a (lo, hi) pair', repr(activation))
+    lo, hi = bounds
+    low = max(low, to_quantized(lo))
+    if hi is not None:
+        high = min(high, to_quantized(hi))
+    if low > high:
+        raise invalid(op, "activation", f"a range that meets the output range [{low}, {high}]", repr(activation))
+    return low, high

@@ -1,0 +1,50 @@
+"""Requantization parameters of the integer ops: mode names, per-column multipliers, clamp."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import invalid
+from ..kernels.requantize import FIXED_POINT, FIXED_POINT_SINGLE, FLOAT
+from ..numerics import QParams, quantize
+from ..numerics.fixed_point import quantize_multiplier
+from ._checks import activation_range
+from ._int8_engine import Epilogue
+
+MODES = {"float": FLOAT, "fixed_point": FIXED_POINT, "fixed_point_single": FIXED_POINT_SINGLE}
+
+
+def mode_number(op: str, mode) -> int:
+    if not isinstance(mode, str) or mode not in MODES:
+        raise invalid(op, "mode", f"one of {tuple(MODES)}", repr(mode))
+    return MODES[mode]
+
+
+def requant_epilogue(op: str, mode: str, real_multipliers: np.ndarray, float_multipliers: np.ndarray,
+                     y_qp: QParams, activation, bias: np.ndarray) -> Epilogue:
+    """The epilogue that requantizes to ``y_qp``.
+
+    ``real_multipliers`` (float64) feed QuantizeMultiplier in the fixed-point modes;
+    ``float_multipliers`` (float32) are used as they are in float mode.
+    """
+    number = mode_number(op, mode)
+    if number == FIXED_POINT and (np.frexp(real_multipliers)[1] > 31).any():
+        raise invalid(op, "multiplier", "below 2**31 for mode 'fixed_point'", real_multipliers.max())
+    low, high = activation_range(
+        op, activation, y_qp.qmin, y_qp.qmax,
+        lambda real: int(quantize(np.float32(real), y_qp)),
+    )
+    quantized, shifts = (None, None)
+    if number != FLOAT:
+        quantized, shifts = quantize_multiplier(real_multipliers, single_rounding=number == FIXED_POINT_SINGLE)
+    return Epilogue(
+        bias=bias,
+        mode=number,
+        multipliers=float_multipliers.astype(np.float32),
+        quantized_multipliers=quantized,
+        shifts=shifts,
+        zero_point=int(y_qp.zero_point),
+        low=low,
+        high=high,
+        out_dtype=y_qp.dtype,
+    )

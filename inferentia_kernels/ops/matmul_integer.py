@@ -1,0 +1,64 @@
+"""``matmul_integer``: ONNX MatMulInteger on the INT8 tensor engine."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import AccumulatorOverflowWarning
+from ._batching import batched_matmul
+from ._checks import integer_operand, matmul_shapes, zero_point
+from ._int8_engine import Epilogue, gemm_int8
+
+__all__ = ["matmul_integer"]
+
+OP = "matmul_integer"
+
+
+def _warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.ndarray, zb: np.ndarray,
+                                  depth: int) -> None:
+    def largest(dtype: np.dtype, zp: np.ndarray) -> int:
+        """Largest |q - zp| over the dtype's values q and the given zero points."""
+        info = np.iinfo(dtype)
+        zp = zp.astype(np.int64).reshape(-1)
+        return int(np.max(np.abs(np.concatenate([info.min - zp, info.max - zp])), initial=0))
+
+    bound = depth * largest(a.dtype, za) * largest(b.dtype, zb)
+    if bound > 2**31 - 1:
+        warnings.warn(
+            f"{op}: K = {depth} with these zero points can exceed int32 (|acc| up to {bound}); "
+            "the accumulator wraps around modulo 2**32 as the hardware's does",
+            AccumulatorOverflowWarning,
+            stacklevel=3,
+        )
+
+
+def prepare(op: str, a, b, a_zero_point, b_zero_point):
+    """Validated operands: (a, b, za scalar int32, zb int32 [N], batch shape, M, K, N)."""
+    a = integer_operand(op, "a", a)
+    b = integer_operand(op, "b", b)
+    batch, rows, depth, cols = matmul_shapes(op, a.shape, b.shape)
+    za = zero_point(op, "a_zero_point", a_zero_point, a.dtype, None)
+    zb = zero_point(op, "b_zero_point", b_zero_point, b.dtype, cols)
+    _warn_if_accumulator_can_wrap(op, a, za, b, zb, depth)
+    return a, b, za, zb, batch, rows, depth, cols
+
+
+def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.ndarray:
+    """``(a - a_zero_point) @ (b - b_zero_point)`` exactly in int32 (ONNX MatMulInteger).
+
+    Args:
+        a: int8 or uint8 array [..., M, K] (1-D is promoted as in numpy).
+        b: int8 or uint8 array [..., K, N]; leading batch dimensions broadcast with a's.
+        a_zero_point: integer in a's range (per tensor).
+        b_zero_point: integer in b's range, or one per column of b (length N).
+        device: reserved for the simulated NeuronCores; None runs on the host's threads.
+
+    Returns:
+        int32 array [..., M, N]. Sums are exact; beyond int32 they wrap modulo 2**32 (a
+        :class:`AccumulatorOverflowWarning` is issued when K and the zero points allow it).
+    """
+    a, b, za, zb, batch, rows, depth, cols = prepare(OP, a, b, a_zero_point, b_zero_point)
+    epilogue = Epilogue(bias=np.zeros(cols, np.int32))
+    return batched_matmul(a, b, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), np.int32)

@@ -1,0 +1,73 @@
+"""``qlinear_matmul``: ONNX QLinearMatMul, with bias and activation fused into the epilogue."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import describe, invalid, wrong_dtype
+from ..numerics import QParams
+from ._batching import batched_matmul
+from ._int8_engine import gemm_int8
+from ._requant_params import requant_epilogue
+from .matmul_integer import prepare
+from .requantize import output_qparams
+
+__all__ = ["qlinear_matmul"]
+
+OP = "qlinear_matmul"
+
+
+def _operand_qparams(name: str, qp, dtype: np.dtype, per_column_of: np.ndarray | None) -> QParams:
+    if not isinstance(qp, QParams):
+        raise wrong_dtype(OP, f"{name}_qp", "a QParams", describe(qp))
+    if qp.dtype != dtype:
+        raise wrong_dtype(OP, f"{name}_qp", f"parameters for {dtype} (the dtype of {name})", qp.dtype)
+    if qp.per_axis:
+        if per_column_of is None:
+            raise invalid(OP, f"{name}_qp", "per tensor (scalar scale)", qp)
+        ndim = per_column_of.ndim
+        if qp.axis not in (-1, ndim - 1) or qp.scale.size != per_column_of.shape[-1]:
+            raise invalid(
+                OP, f"{name}_qp", f"per tensor or per column (axis -1 with {per_column_of.shape[-1]} scales)", qp
+            )
+    return qp
+
+
+def _bias(value, cols: int) -> np.ndarray:
+    if value is None:
+        return np.zeros(cols, np.int32)
+    array = np.asarray(value)
+    if array.dtype != np.int32:
+        raise wrong_dtype(OP, "bias", "an int32 array (in the accumulator's scale s_a * s_b)", describe(array))
+    if array.shape != (cols,):
+        raise invalid(OP, "bias", f"of shape ({cols},), one per column", describe(array))
+    return array
+
+
+def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=None, activation=None,
+                   mode: str = "float", device=None) -> np.ndarray:
+    """Quantized matmul (ONNX QLinearMatMul), requantized inside the kernel's epilogue.
+
+    ``y = requantize((a - za) @ (b - zb) + bias, s_a * s_b / s_y)`` where the multiplier is
+    ``f32(f32(s_a * s_b[j]) / s_y)`` in float mode (bit-exact with ONNX Runtime) and
+    ``float(s_a) * float(s_b[j]) / float(s_y)`` in float64 for the fixed-point modes.
+
+    Args:
+        a: int8/uint8 [..., M, K] with per-tensor ``a_qp``.
+        b: int8/uint8 [..., K, N] with ``b_qp`` per tensor or per column (axis -1).
+        y_qp: per-tensor output parameters; the result has ``y_qp.dtype``.
+        bias: optional int32 [N], added to the accumulator before requantization.
+        activation: None, "relu", "relu6" or a real (lo, hi): a clamp in the output domain.
+        mode: "float", "fixed_point" or "fixed_point_single" (see :func:`requantize`).
+    """
+    a_arr = np.asarray(a)
+    b_arr = np.asarray(b)
+    a_qp = _operand_qparams("a", a_qp, a_arr.dtype, None)
+    b_qp = _operand_qparams("b", b_qp, b_arr.dtype, b_arr)
+    y_qp = output_qparams(OP, y_qp)
+    a_arr, b_arr, za, zb, batch, rows, depth, cols = prepare(OP, a_arr, b_arr, a_qp.zero_point, b_qp.zero_point)
+    b_scale = np.broadcast_to(b_qp.scale, (cols,))
+    float_multipliers = (np.float32(a_qp.scale) * b_scale) / np.float32(y_qp.scale)
+    real_multipliers = float(a_qp.scale) * b_scale.astype(np.float64) / float(y_qp.scale)
+    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation, _bias(bias, cols))
+    return batched_matmul(a_arr, b_arr, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), y_qp.dtype)
