@@ -6,10 +6,12 @@ Public names (see docs/ for the numerics each one follows)::
     ik.to_bfloat16, ik.from_bfloat16, ik.to_float16, ik.from_float16, ik.bfloat16
     ik.QParams, ik.calibrate, ik.quantize, ik.dequantize
     ik.compare, ik.Comparison
+    ik.ops.matmul_integer, ik.ops.requantize, ik.ops.qlinear_matmul
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import ops
 from .compare import Comparison, compare
 from .numerics import (
     QParams,
@@ -38,6 +40,7 @@ __all__ = [
     "dequantize",
     "from_bfloat16",
     "from_float16",
+    "ops",
     "quantize",
     "to_bfloat16",
     "to_float16",
