@@ -3,8 +3,9 @@
 Each op names the ONNX operator whose semantics it follows; every op takes ``device=``.
 """
 
+from .matmul import matmul
 from .matmul_integer import matmul_integer
 from .qlinear_matmul import qlinear_matmul
 from .requantize import requantize
 
-__all__ = ["matmul_integer", "qlinear_matmul", "requantize"]
+__all__ = ["matmul", "matmul_integer", "qlinear_matmul", "requantize"]

@@ -1,34 +1,19 @@
-"""Plan and run one INT8 GEMM: pack the operands, split the output into tiles, run the tiles.
+"""Run one INT8 GEMM: pack the operands, then run the output tiles (see ``_tiles``).
 
-Each output tile is owned by exactly one thread, which packs the columns of B it needs and then
-runs the serial, GIL-free tile kernel; integer results do not depend on the split.
+With column strips each tile's thread packs the columns of B it needs and then runs the serial,
+GIL-free tile kernel.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..kernels.gemm_int8 import STORE_INT32, gemm_u8s8_tile, pack_a, pack_b
+from . import _tiles
 
 __all__ = ["Epilogue", "gemm_int8"]
-
-#: Columns per tile: the tensor engine's 128 output columns (the PE array's width).
-N_TILE = 128
-#: Threads that run tiles: one per host CPU.
-THREADS = os.cpu_count() or 1
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="inferentia-kernels")
-    return _pool
 
 
 @dataclass(frozen=True)
@@ -56,7 +41,7 @@ class Epilogue:
 
 def _col_block(depth: int) -> int:
     """Columns of packed B reused from L2: about 256 KiB of B, a multiple of 4 columns."""
-    return max(4, min(N_TILE, (256 * 1024 // max(depth, 1)) // 4 * 4))
+    return max(4, min(_tiles.N_TILE, (256 * 1024 // max(depth, 1)) // 4 * 4))
 
 
 def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np.ndarray,
@@ -87,25 +72,19 @@ def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np
     multipliers, quantized, shifts = (np.resize(x, cols4) for x in epilogue.arrays(cols))
     col_block = _col_block(depth)
 
-    def run(row_lo: int, row_hi: int, col_lo: int, col_hi: int, pack: bool) -> None:
-        if pack:
+    tiles, column_strips = _tiles.plan_tiles(rows4, cols4)
+    if not column_strips:
+        pack_b(b, b_flip, 0, cols, b_packed, col_sums)
+
+    def run(tile: _tiles.Tile) -> None:
+        row_lo, row_hi, col_lo, col_hi = tile
+        if column_strips:
+            # Each strip's owner packs its own columns of B.
             pack_b(b, b_flip, col_lo, min(col_hi, cols), b_packed, col_sums)
         gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, za, zb4, bias4, epilogue.mode,
                        multipliers, quantized, shifts, np.int32(epilogue.zero_point),
                        np.int32(epilogue.low), np.int32(epilogue.high), rows, cols,
                        row_lo, row_hi, col_lo, col_hi, col_block, out)
 
-    col_tiles = [(lo, min(lo + N_TILE, cols4)) for lo in range(0, cols4, N_TILE)]
-    if len(col_tiles) >= THREADS or rows4 <= 4:
-        tasks = [(0, rows4, lo, hi, True) for lo, hi in col_tiles]
-    else:
-        # Few columns (GEMV-like shapes): split rows instead, packing B once up front.
-        pack_b(b, b_flip, 0, cols, b_packed, col_sums)
-        step = -(-rows4 // (4 * THREADS)) * 4
-        tasks = [(lo, min(lo + step, rows4), 0, cols4, False) for lo in range(0, rows4, step)]
-    if len(tasks) == 1:
-        run(*tasks[0])
-    else:
-        for future in [_executor().submit(run, *task) for task in tasks]:
-            future.result()
+    _tiles.run_tiles(run, tiles)
     return out

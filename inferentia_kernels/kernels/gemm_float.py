@@ -1,0 +1,76 @@
+"""Float GEMM in the tensor engine's accumulation order, vectorised across output columns.
+
+For every output element (i, j), K is cut into tiles of ``k_tile`` (128: the PE array's rows).
+Inside a tile the products ``a[i, k] * b[k, j]`` are added in ascending k into a float32
+partial that starts at +0.0; tile partials are added in ascending tile order into the float32
+PSUM, which starts at +0.0; then ``+ bias[j]``, then the clamp of the activation.
+
+The loops run over j innermost, so each SIMD lane holds one output column and adds its own
+products in exactly that order: nothing is reassociated and no fast-math flag is needed. Inputs
+are float32 arrays holding values already rounded to the requested precision; for bf16 and fp16
+inputs each product is exact in float32, so only the additions round.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .jit import kernel
+
+__all__ = ["gemm_f32_tile"]
+
+
+@kernel
+def gemm_f32_tile(a, b, k_tile, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, scratch, out):
+    """out[row_lo:row_hi, col_lo:col_hi] = clamp(psum + bias, low, high) in the order above.
+
+    ``a`` is [M4, K] (rows padded with zeros to a multiple of 4; padded rows are not stored),
+    ``b`` is [K, N], ``bias`` [N], ``scratch`` float32 [8, col_block] owned by the caller's thread.
+    ``low``/``high`` of -inf/+inf mean no clamp; a NaN passes through the clamp unchanged.
+    """
+    rows = out.shape[0]
+    depth = a.shape[1]
+    p0, p1, p2, p3 = scratch[0], scratch[1], scratch[2], scratch[3]
+    s0, s1, s2, s3 = scratch[4], scratch[5], scratch[6], scratch[7]
+    zero = np.float32(0.0)
+    for j0 in range(col_lo, col_hi, col_block):
+        width = min(col_block, col_hi - j0)
+        for i in range(row_lo, row_hi, 4):
+            for j in range(width):
+                s0[j] = zero
+                s1[j] = zero
+                s2[j] = zero
+                s3[j] = zero
+            for t in range(0, depth, k_tile):
+                for j in range(width):
+                    p0[j] = zero
+                    p1[j] = zero
+                    p2[j] = zero
+                    p3[j] = zero
+                for k in range(t, min(t + k_tile, depth)):
+                    a0 = a[i, k]
+                    a1 = a[i + 1, k]
+                    a2 = a[i + 2, k]
+                    a3 = a[i + 3, k]
+                    b_row = b[k, j0:j0 + width]
+                    for j in range(width):
+                        b_kj = b_row[j]
+                        p0[j] = p0[j] + a0 * b_kj
+                        p1[j] = p1[j] + a1 * b_kj
+                        p2[j] = p2[j] + a2 * b_kj
+                        p3[j] = p3[j] + a3 * b_kj
+                for j in range(width):
+                    s0[j] = s0[j] + p0[j]
+                    s1[j] = s1[j] + p1[j]
+                    s2[j] = s2[j] + p2[j]
+                    s3[j] = s3[j] + p3[j]
+            for r in range(4):
+                if i + r < rows:
+                    psum = scratch[4 + r]
+                    for j in range(width):
+                        value = psum[j] + bias[j0 + j]
+                        if value < low:
+                            value = low
+                        if value > high:
+                            value = high
+                        out[i + r, j0 + j] = value

@@ -1,0 +1,116 @@
+"""``matmul``: the float tensor engine (BF16 / FP16 inputs, FP32 accumulation in hardware order)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import describe, invalid, wrong_dtype
+from ..kernels.gemm_float import gemm_f32_tile
+from ..numerics import from_bfloat16, from_float16, to_bfloat16, to_float16
+from . import _tiles
+from ._batching import batched_matmul
+from ._checks import matmul_shapes
+
+__all__ = ["K_TILE", "PRECISIONS", "float_activation_range", "matmul", "round_to_precision"]
+
+OP = "matmul"
+#: Products summed into one partial before it joins the PSUM: the PE array's 128 rows.
+K_TILE = 128
+PRECISIONS = ("bf16", "fp16", "fp32")
+
+
+def _float_operand(op: str, name: str, value) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
+        raise wrong_dtype(op, name, "a floating-point array (float32, bfloat16, float16 or float64)", describe(array))
+    if array.ndim == 0:
+        raise invalid(op, name, "an array with at least 1 dimension", describe(array))
+    return array
+
+
+def round_to_precision(op: str, name: str, value, precision: str) -> np.ndarray:
+    """float32 array of ``value`` rounded once to ``precision``.
+
+    bfloat16/float16/float32 inputs widen to float32 exactly, so values already in the
+    precision are not changed; float64 is rounded to float32 first.
+    """
+    array = _float_operand(op, name, value)
+    if precision == "bf16":
+        return from_bfloat16(to_bfloat16(array))
+    if precision == "fp16":
+        return from_float16(to_float16(array))
+    return array.astype(np.float32)
+
+
+def float_activation_range(op: str, activation) -> tuple[np.float32, np.float32]:
+    """The clamp of a float output: (-inf, inf), relu (0, inf), relu6 (0, 6) or (lo, hi)."""
+    if activation is None:
+        return np.float32(-np.inf), np.float32(np.inf)
+    if activation == "relu":
+        return np.float32(0.0), np.float32(np.inf)
+    if activation == "relu6":
+        return np.float32(0.0), np.float32(6.0)
+    if (isinstance(activation, tuple) and len(activation) == 2
+            and all(isinstance(v, (int, float)) and not np.isnan(v) for v in activation)
+            and activation[0] <= activation[1]):
+        return np.float32(activation[0]), np.float32(activation[1])
+    raise invalid(op, "activation", 'None, "relu", "relu6" or a (lo, hi) pair with lo <= hi', repr(activation))
+
+
+def _col_block(cols: int) -> int:
+    return min(512, -(-cols // 16) * 16)
+
+
+def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, high: np.float32) -> np.ndarray:
+    """2-D float32 a [M, K] @ b [K, N] in the tensor engine's order, then bias and clamp."""
+    rows, depth = a.shape
+    cols = b.shape[1]
+    out = np.empty((rows, cols), np.float32)
+    if rows == 0 or cols == 0:
+        return out
+    rows4 = -(-rows // 4) * 4
+    a_padded = np.zeros((rows4, depth), np.float32)
+    a_padded[:rows] = a
+    b = np.ascontiguousarray(b)
+    col_block = _col_block(cols)
+    tiles, _ = _tiles.plan_tiles(rows4, cols)
+
+    def run(tile: _tiles.Tile) -> None:
+        row_lo, row_hi, col_lo, col_hi = tile
+        scratch = np.empty((8, col_block), np.float32)
+        gemm_f32_tile(a_padded, b, K_TILE, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, scratch, out)
+
+    _tiles.run_tiles(run, tiles)
+    return out
+
+
+def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=None) -> np.ndarray:
+    """Float matmul on the tensor engine: ``clamp(a @ b + bias)`` in float32.
+
+    Inputs are rounded once to ``precision`` ("bf16", "fp16"; "fp32" rounds nothing) and the
+    products are accumulated in float32 in the hardware's order (docs/numerics.md): K tiles of
+    128, ascending k inside a tile from +0.0, tile partials added in ascending order into the
+    PSUM from +0.0, then ``bias`` (float32 [N]), then ``activation`` (None, "relu", "relu6" or
+    (lo, hi); NaN passes through). For "fp32" each product is rounded before it is added (no
+    fused multiply-add). IEEE NaN/Inf throughout.
+
+    Args:
+        a: [..., M, K] float32, bfloat16, float16 (or float64, rounded to float32 first).
+        b: [..., K, N], same dtypes; leading batch dimensions broadcast as in numpy.
+
+    Returns:
+        float32 [..., M, N].
+    """
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise invalid(OP, "precision", f"one of {PRECISIONS}", repr(precision))
+    a32 = round_to_precision(OP, "a", a, precision)
+    b32 = round_to_precision(OP, "b", b, precision)
+    batch, rows, depth, cols = matmul_shapes(OP, a32.shape, b32.shape)
+    if bias is None:
+        bias32 = np.zeros(cols, np.float32)
+    else:
+        bias32 = _float_operand(OP, "bias", bias).astype(np.float32)
+        if bias32.shape != (cols,):
+            raise invalid(OP, "bias", f"of shape ({cols},), one per column", describe(bias32))
+    low, high = float_activation_range(OP, activation)
+    return batched_matmul(a32, b32, batch, lambda x, y: gemm_float(x, y, bias32, low, high), np.float32)
