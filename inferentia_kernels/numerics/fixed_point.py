@@ -2,9 +2,11 @@
 
 ``real = q * 2**(shift - 31)`` with ``q`` in ``[2**30, 2**31)``: ``m, shift = frexp(real)``
 (``m`` in [0.5, 1)), ``q = round_half_away_from_zero(m * 2**31)``; ``q == 2**31`` is renormalised
-to ``2**30`` with ``shift + 1``; multipliers below ``2**-31`` (shift < -31) flush to ``q = 0,
-shift = 0``. In single-rounding builds a shift above 30 saturates to ``q = 2**31 - 1,
-shift = 30``. All in float64, as TFLite computes it.
+to ``2**30`` with ``shift + 1``; a shift below -31 flushes to ``q = 0, shift = 0`` (that is,
+multipliers below ``2**-32 - 2**-64``; TFLite's comment says "roughly 2**-31"). In
+single-rounding builds a shift above 30 saturates to ``q = 2**31 - 1, shift = 30``; the
+double-rounding build cannot represent it (its left shift would overflow), so callers reject
+such multipliers. All in float64, as TFLite computes it.
 """
 
 from __future__ import annotations

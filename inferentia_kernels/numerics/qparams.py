@@ -156,11 +156,12 @@ def calibrate(x, *, dtype=np.int8, symmetric=False, axis=None, method="minmax", 
     """
     function = "calibrate"
     array = np.asarray(x)
-    if array.dtype.kind != "f":
+    if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
         raise wrong_dtype(function, "x", "a floating-point array", describe(array))
     if array.size == 0:
         raise invalid(function, "x", "non-empty", describe(array))
-    if not np.isfinite(array).all():
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
         raise invalid(function, "x", "finite (no NaN or Inf)", describe(array))
     dtype = integer_dtype(function, "dtype", dtype)
     if method not in _METHODS:
@@ -168,7 +169,6 @@ def calibrate(x, *, dtype=np.int8, symmetric=False, axis=None, method="minmax", 
     if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50.0 < percentile <= 100.0:
         raise invalid(function, "percentile", "a number in (50, 100]", repr(percentile))
 
-    values = array.astype(np.float64)
     reduce_axes = None
     if axis is not None:
         axis = normalize_axis(function, axis, array.ndim)
@@ -201,9 +201,10 @@ def _positive_f32(scale: np.ndarray) -> np.ndarray:
     return np.maximum(scale, np.finfo(np.float32).smallest_subnormal)
 
 
-def normalize_axis(function: str, axis, ndim: int) -> int:
+def normalize_axis(function: str, axis, ndim: int, *, argument: str = "axis") -> int:
+    """``axis`` as a non-negative index into ``ndim`` dimensions, or a clear error."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise wrong_dtype(function, "axis", "an int or None", describe(axis))
+        raise wrong_dtype(function, argument, "an int or None", describe(axis))
     if not -ndim <= axis < ndim:
-        raise invalid(function, "axis", f"in [{-ndim}, {ndim - 1}] for a {ndim}-D array", axis)
+        raise invalid(function, argument, f"in [{-ndim}, {ndim - 1}] for a {ndim}-D array", axis)
     return int(axis) % ndim

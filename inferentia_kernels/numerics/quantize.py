@@ -27,7 +27,7 @@ def _as_three_d(function: str, array: np.ndarray, qp: QParams) -> tuple[int, int
     """[outer, channels, inner] sizes of ``array`` for the layout of ``qp``."""
     if not qp.per_axis:
         return 1, 1, array.size
-    axis = normalize_axis(function, qp.axis, array.ndim) if array.ndim else None
+    axis = normalize_axis(function, qp.axis, array.ndim, argument="qp.axis") if array.ndim else None
     if axis is None or array.shape[axis] != qp.scale.size:
         raise ShapeMismatchError(
             f"{function}: per-axis qp with {qp.scale.size} scales along axis {qp.axis} does not fit "
@@ -49,7 +49,8 @@ def quantize(x, qp: QParams) -> np.ndarray:
     if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
         raise wrong_dtype("quantize", "x", "a floating-point array", describe(array))
     shape = _as_three_d("quantize", array, qp)
-    values = np.ascontiguousarray(array, dtype=np.float32).reshape(shape)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes +-Inf, then saturates
+        values = np.ascontiguousarray(array, dtype=np.float32).reshape(shape)
     out = np.empty(shape, dtype=qp.dtype)
     if array.size:
         quantize_linear(values, qp.scale.reshape(-1), qp.zero_point.reshape(-1), qp.qmin, qp.qmax, out)

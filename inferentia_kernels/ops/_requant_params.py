@@ -28,8 +28,6 @@ def requant_epilogue(op: str, mode: str, real_multipliers: np.ndarray, float_mul
     ``float_multipliers`` (float32) are used as they are in float mode.
     """
     number = mode_number(op, mode)
-    if number == FIXED_POINT and (np.frexp(real_multipliers)[1] > 31).any():
-        raise invalid(op, "multiplier", "below 2**31 for mode 'fixed_point'", real_multipliers.max())
     low, high = activation_range(
         op, activation, y_qp.qmin, y_qp.qmax,
         lambda real: int(quantize(np.float32(real), y_qp)),
@@ -37,6 +35,11 @@ def requant_epilogue(op: str, mode: str, real_multipliers: np.ndarray, float_mul
     quantized, shifts = (None, None)
     if number != FLOAT:
         quantized, shifts = quantize_multiplier(real_multipliers, single_rounding=number == FIXED_POINT_SINGLE)
+        if (shifts > 30).any():
+            raise invalid(
+                op, "multiplier", "below 2**30 - 1/4 in mode 'fixed_point' (a larger left shift overflows int32)",
+                float(real_multipliers.max()),
+            )
     return Epilogue(
         bias=bias,
         mode=number,
