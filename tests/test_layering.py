@@ -23,9 +23,10 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     "kernels": ({"numpy", "numba", "llvmlite"}, {"kernels"}),
     "reference": ({"numpy", "ml_dtypes"}, {"reference"}),
     "numerics": ({"numpy", "ml_dtypes"}, {"numerics", "kernels", "errors"}),
+    "ops": ({"numpy"}, {"ops", "numerics", "kernels", "errors"}),
     "compare": ({"numpy"}, {"errors"}),
     "cli": ({"numpy", "numba", "llvmlite", "ml_dtypes"}, {"*"}),
-    "__init__": (set(), {"*"}),
+    "__init__": (set(), {"ops", "compare", "numerics", "errors"}),
     "__main__": (set(), {"cli"}),
 }
 
