@@ -3,9 +3,19 @@
 Each op names the ONNX operator whose semantics it follows; every op takes ``device=``.
 """
 
+from .conv import conv2d, conv_integer, im2col, qlinear_conv
 from .matmul import matmul
 from .matmul_integer import matmul_integer
 from .qlinear_matmul import qlinear_matmul
 from .requantize import requantize
 
-__all__ = ["matmul", "matmul_integer", "qlinear_matmul", "requantize"]
+__all__ = [
+    "conv2d",
+    "conv_integer",
+    "im2col",
+    "matmul",
+    "matmul_integer",
+    "qlinear_conv",
+    "qlinear_matmul",
+    "requantize",
+]

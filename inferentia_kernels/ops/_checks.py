@@ -78,3 +78,15 @@ def activation_range(op: str, activation, low: int, high: int, to_quantized) -> 
     if low > high:
         raise invalid(op, "activation", f"a range that meets the output range [{low}, {high}]", repr(activation))
     return low, high
+
+
+def int32_bias(op: str, value, cols: int) -> np.ndarray:
+    """An int32 bias of shape (cols,), zeros when None."""
+    if value is None:
+        return np.zeros(cols, np.int32)
+    array = np.asarray(value)
+    if array.dtype != np.int32:
+        raise wrong_dtype(op, "bias", "an int32 array (in the accumulator's scale)", describe(array))
+    if array.shape != (cols,):
+        raise invalid(op, "bias", f"of shape ({cols},), one per output column", describe(array))
+    return array

@@ -1,11 +1,17 @@
-"""Run one INT8 GEMM: pack the operands, then run the output tiles (see ``_tiles``).
+"""Run INT8 GEMMs: pack the operands, then run output tiles on the host threads (``_tiles``).
 
-With column strips each tile's thread packs the columns of B it needs and then runs the serial,
-GIL-free tile kernel.
+Two drivers share the packed weights and the tile kernel:
+
+* :func:`gemm_int8` (matmul): A is packed whole; column strips of the output are the tiles and
+  each strip's thread packs its own columns of B.
+* :func:`gemm_int8_row_chunks` (convolution): B is packed once; chunks of output rows are the
+  tiles and each chunk's thread produces its rows of A (e.g. gathers patches) into a bounded
+  buffer, so the whole A is never materialised.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +19,10 @@ import numpy as np
 from ..kernels.gemm_int8 import STORE_INT32, gemm_u8s8_tile, pack_a, pack_b
 from . import _tiles
 
-__all__ = ["Epilogue", "gemm_int8"]
+__all__ = ["Epilogue", "gemm_int8", "gemm_int8_row_chunks"]
+
+#: Bytes of A rows a row chunk may hold (per thread).
+CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class Epilogue:
     out_dtype: np.dtype = np.dtype(np.int32)
 
     def arrays(self, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """float32 multipliers, int32 quantized multipliers and shifts, each [cols]."""
         zeros_f = np.zeros(cols, np.float32) if self.multipliers is None else self.multipliers
         zeros_i = np.zeros(cols, np.int32)
         q = zeros_i if self.quantized_multipliers is None else self.quantized_multipliers
@@ -39,9 +49,46 @@ class Epilogue:
         return zeros_f, q, s
 
 
-def _col_block(depth: int) -> int:
-    """Columns of packed B reused from L2: about 256 KiB of B, a multiple of 4 columns."""
-    return max(4, min(_tiles.N_TILE, (256 * 1024 // max(depth, 1)) // 4 * 4))
+def _round4(n: int) -> int:
+    return -(-n // 4) * 4
+
+
+def _a_flip(dtype: np.dtype) -> np.uint8:
+    return np.uint8(0x80 if dtype == np.int8 else 0)
+
+
+class _Product:
+    """B [K, N] (int8/uint8) packed as signed bytes, with everything the tile kernel needs."""
+
+    def __init__(self, b: np.ndarray, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
+                 epilogue: Epilogue, pack_now: bool):
+        depth, cols = b.shape
+        self.b, self.depth, self.cols = b, depth, cols
+        self.cols4 = _round4(cols)
+        self.b_flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
+        self.a_flip = _a_flip(a_dtype)
+        self.za = np.int32(a_zero_point + (128 if a_dtype == np.int8 else 0))
+        self.zb = np.zeros(self.cols4, np.int32)
+        self.zb[:cols] = b_zero_points - (128 if b.dtype == np.uint8 else 0)
+        self.bias = np.zeros(self.cols4, np.int32)
+        self.bias[:cols] = epilogue.bias
+        self.multipliers, self.quantized, self.shifts = (np.resize(x, self.cols4) for x in epilogue.arrays(cols))
+        self.epilogue = epilogue
+        self.packed = np.zeros((self.cols4, depth), np.int8)
+        self.col_sums = np.zeros(self.cols4, np.int32)
+        # Columns of packed B reused from L2: about 256 KiB, a multiple of 4.
+        self.col_block = max(4, min(_tiles.N_TILE, (256 * 1024 // max(depth, 1)) // 4 * 4))
+        if pack_now:
+            self.pack(0, cols)
+
+    def pack(self, col_lo: int, col_hi: int) -> None:
+        pack_b(self.b, self.b_flip, col_lo, min(col_hi, self.cols), self.packed, self.col_sums)
+
+    def tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+        e = self.epilogue
+        gemm_u8s8_tile(a_packed, self.packed, row_sums, self.col_sums, self.za, self.zb, self.bias, e.mode,
+                       self.multipliers, self.quantized, self.shifts, np.int32(e.zero_point), np.int32(e.low),
+                       np.int32(e.high), rows, self.cols, row_lo, row_hi, col_lo, col_hi, self.col_block, out)
 
 
 def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np.ndarray,
@@ -52,39 +99,46 @@ def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np
     out = np.empty((rows, cols), dtype=epilogue.out_dtype)
     if rows == 0 or cols == 0:
         return out
-    rows4 = -(-rows // 4) * 4
-    cols4 = -(-cols // 4) * 4
-
-    a_flip = np.uint8(0x80 if a.dtype == np.int8 else 0)
-    b_flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
-    za = np.int32(a_zero_point + (128 if a.dtype == np.int8 else 0))
-    zb = (b_zero_points - (128 if b.dtype == np.uint8 else 0)).astype(np.int32)
-
+    rows4 = _round4(rows)
+    tiles, column_strips = _tiles.plan_tiles(rows4, _round4(cols))
+    product = _Product(b, a.dtype, a_zero_point, b_zero_points, epilogue, pack_now=not column_strips)
     a_packed = np.zeros((rows4, depth), np.uint8)
     row_sums = np.zeros(rows4, np.int32)
-    pack_a(a, a_flip, a_packed, row_sums)
-    b_packed = np.zeros((cols4, depth), np.int8)
-    col_sums = np.zeros(cols4, np.int32)
-    zb4 = np.zeros(cols4, np.int32)
-    zb4[:cols] = zb
-    bias4 = np.zeros(cols4, np.int32)
-    bias4[:cols] = epilogue.bias
-    multipliers, quantized, shifts = (np.resize(x, cols4) for x in epilogue.arrays(cols))
-    col_block = _col_block(depth)
-
-    tiles, column_strips = _tiles.plan_tiles(rows4, cols4)
-    if not column_strips:
-        pack_b(b, b_flip, 0, cols, b_packed, col_sums)
+    pack_a(a, product.a_flip, a_packed, row_sums)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi, col_lo, col_hi = tile
         if column_strips:
-            # Each strip's owner packs its own columns of B.
-            pack_b(b, b_flip, col_lo, min(col_hi, cols), b_packed, col_sums)
-        gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, za, zb4, bias4, epilogue.mode,
-                       multipliers, quantized, shifts, np.int32(epilogue.zero_point),
-                       np.int32(epilogue.low), np.int32(epilogue.high), rows, cols,
-                       row_lo, row_hi, col_lo, col_hi, col_block, out)
+            product.pack(col_lo, col_hi)  # each strip's owner packs its own columns of B
+        product.tile(a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out)
 
     _tiles.run_tiles(run, tiles)
     return out
+
+
+def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows: Callable[[int, int], np.ndarray],
+                         rows: int, segment: int, a_dtype: np.dtype, b: np.ndarray, a_zero_point: int,
+                         b_zero_points: np.ndarray, epilogue: Epilogue) -> None:
+    """``epilogue((A - a_zero_point) @ (b - b_zero_points))`` for an A [M, K] of ``a_dtype``
+    that is never stored whole.
+
+    ``fill_rows(row_lo, buffer)`` writes rows ``row_lo .. row_lo + len(buffer)`` of A into
+    ``buffer``; ``out_rows(row_lo, row_hi)`` returns the (possibly strided) [rows, N] view those
+    rows of the result go to. Chunks never cross a multiple of ``segment`` rows.
+    """
+    depth, cols = b.shape
+    if rows == 0 or cols == 0:
+        return
+    product = _Product(b, a_dtype, a_zero_point, b_zero_points, epilogue, pack_now=True)
+
+    def run(tile: _tiles.Tile) -> None:
+        row_lo, row_hi = tile[0], tile[1]
+        buffer = np.empty((row_hi - row_lo, depth), a_dtype)
+        fill_rows(row_lo, buffer)
+        a_packed = np.zeros((_round4(row_hi - row_lo), depth), np.uint8)
+        row_sums = np.zeros(a_packed.shape[0], np.int32)
+        pack_a(buffer, product.a_flip, a_packed, row_sums)
+        product.tile(a_packed, row_sums, row_hi - row_lo, 0, a_packed.shape[0], 0, product.cols4,
+                     out_rows(row_lo, row_hi))
+
+    _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // max(depth, 1), cols))

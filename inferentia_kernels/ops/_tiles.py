@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["N_TILE", "THREADS", "Tile", "plan_tiles", "run_tiles"]
+__all__ = ["N_TILE", "THREADS", "Tile", "plan_tiles", "row_chunks", "run_tiles"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
 N_TILE = 128
@@ -37,6 +37,19 @@ def plan_tiles(rows: int, cols: int, *, row_multiple: int = 4, threads: int | No
         return strips, True
     step = -(-rows // (row_multiple * threads)) * row_multiple
     return [(lo, min(lo + step, rows), 0, cols) for lo in range(0, rows, step)], False
+
+
+def row_chunks(rows: int, segment: int, limit: int, cols: int, *, threads: int | None = None) -> list[Tile]:
+    """Tiles of whole rows: chunks of at most ``limit`` rows (a memory bound; a multiple of 4
+    when it can be), small enough to give every thread work, never crossing a multiple of
+    ``segment`` rows (e.g. an image's pixels)."""
+    threads = THREADS if threads is None else threads
+    chunk = max(4, min(limit, -(-rows // threads)) // 4 * 4)
+    return [
+        (lo, min(lo + chunk, start + segment, rows), 0, cols)
+        for start in range(0, rows, segment)
+        for lo in range(start, min(start + segment, rows), chunk)
+    ]
 
 
 def run_tiles(work: Callable[[Tile], None], tiles: list[Tile]) -> None:

@@ -7,15 +7,13 @@ import numpy as np
 from ..errors import describe, invalid, wrong_dtype
 from ..kernels.gemm_float import gemm_f32_tile
 from ..numerics import from_bfloat16, from_float16, to_bfloat16, to_float16
-from . import _tiles
 from ._batching import batched_matmul
 from ._checks import matmul_shapes
+from ._float_engine import K_TILE, gemm_float
 
 __all__ = ["K_TILE", "PRECISIONS", "float_activation_range", "matmul", "round_to_precision"]
 
 OP = "matmul"
-#: Products summed into one partial before it joins the PSUM: the PE array's 128 rows.
-K_TILE = 128
 PRECISIONS = ("bf16", "fp16", "fp32")
 
 
@@ -55,33 +53,6 @@ def float_activation_range(op: str, activation) -> tuple[np.float32, np.float32]
             and activation[0] <= activation[1]):
         return np.float32(activation[0]), np.float32(activation[1])
     raise invalid(op, "activation", 'None, "relu", "relu6" or a (lo, hi) pair with lo <= hi', repr(activation))
-
-
-def _col_block(cols: int) -> int:
-    return min(512, -(-cols // 16) * 16)
-
-
-def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, high: np.float32) -> np.ndarray:
-    """2-D float32 a [M, K] @ b [K, N] in the tensor engine's order, then bias and clamp."""
-    rows, depth = a.shape
-    cols = b.shape[1]
-    out = np.empty((rows, cols), np.float32)
-    if rows == 0 or cols == 0:
-        return out
-    rows4 = -(-rows // 4) * 4
-    a_padded = np.zeros((rows4, depth), np.float32)
-    a_padded[:rows] = a
-    b = np.ascontiguousarray(b)
-    col_block = _col_block(cols)
-    tiles, _ = _tiles.plan_tiles(rows4, cols)
-
-    def run(tile: _tiles.Tile) -> None:
-        row_lo, row_hi, col_lo, col_hi = tile
-        scratch = np.empty((8, col_block), np.float32)
-        gemm_f32_tile(a_padded, b, K_TILE, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, scratch, out)
-
-    _tiles.run_tiles(run, tiles)
-    return out
 
 
 def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=None) -> np.ndarray:

@@ -16,7 +16,7 @@ __all__ = ["matmul_integer"]
 OP = "matmul_integer"
 
 
-def _warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.ndarray, zb: np.ndarray,
+def warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.ndarray, zb: np.ndarray,
                                   depth: int) -> None:
     def largest(dtype: np.dtype, zp: np.ndarray) -> int:
         """Largest |q - zp| over the dtype's values q and the given zero points."""
@@ -41,7 +41,7 @@ def prepare(op: str, a, b, a_zero_point, b_zero_point):
     batch, rows, depth, cols = matmul_shapes(op, a.shape, b.shape)
     za = zero_point(op, "a_zero_point", a_zero_point, a.dtype, None)
     zb = zero_point(op, "b_zero_point", b_zero_point, b.dtype, cols)
-    _warn_if_accumulator_can_wrap(op, a, za, b, zb, depth)
+    warn_if_accumulator_can_wrap(op, a, za, b, zb, depth)
     return a, b, za, zb, batch, rows, depth, cols
 
 

@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import describe, invalid, wrong_dtype
 from ..numerics import QParams
 from ._batching import batched_matmul
+from ._checks import int32_bias
 from ._int8_engine import gemm_int8
 from ._requant_params import requant_epilogue
 from .matmul_integer import prepare
@@ -31,17 +32,6 @@ def _operand_qparams(name: str, qp, dtype: np.dtype, per_column_of: np.ndarray |
                 OP, f"{name}_qp", f"per tensor or per column (axis -1 with {per_column_of.shape[-1]} scales)", qp
             )
     return qp
-
-
-def _bias(value, cols: int) -> np.ndarray:
-    if value is None:
-        return np.zeros(cols, np.int32)
-    array = np.asarray(value)
-    if array.dtype != np.int32:
-        raise wrong_dtype(OP, "bias", "an int32 array (in the accumulator's scale s_a * s_b)", describe(array))
-    if array.shape != (cols,):
-        raise invalid(OP, "bias", f"of shape ({cols},), one per column", describe(array))
-    return array
 
 
 def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=None, activation=None,
@@ -69,5 +59,5 @@ def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=No
     b_scale = np.broadcast_to(b_qp.scale, (cols,))
     float_multipliers = (np.float32(a_qp.scale) * b_scale) / np.float32(y_qp.scale)
     real_multipliers = float(a_qp.scale) * b_scale.astype(np.float64) / float(y_qp.scale)
-    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation, _bias(bias, cols))
+    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation, int32_bias(OP, bias, cols))
     return batched_matmul(a_arr, b_arr, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), y_qp.dtype)
