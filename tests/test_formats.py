@@ -158,3 +158,8 @@ def test_16_bit_inputs_are_not_rounded_again():
 def test_wrong_dtype_is_a_type_error_naming_the_argument(call, argument):
     with pytest.raises(TypeError, match=rf": {argument} must be"):
         call()
+
+
+@pytest.mark.parametrize("convert, inf_bits", [(ik.to_bfloat16, 0x7F80), (ik.to_float16, 0x7C00)])
+def test_float64_beyond_float32_range_is_infinite_without_a_warning(convert, inf_bits):
+    assert bits16(convert(np.array([1e300, -1e300]))) == [inf_bits, inf_bits | 0x8000]

@@ -37,6 +37,12 @@ def _float_array(function: str, x: object) -> np.ndarray:
     return array
 
 
+def _as_float32(x: np.ndarray) -> np.ndarray:
+    """float32 values of ``x``; float64 beyond float32's range becomes +-Inf without a warning."""
+    with np.errstate(over="ignore"):
+        return x.astype(np.float32, copy=False)
+
+
 def _convert(x: np.ndarray, kernel, in_bits: type, out_bits: type, out_dtype) -> np.ndarray:
     flat = np.ascontiguousarray(x).reshape(-1).view(in_bits)
     out = np.empty(flat.size, dtype=out_bits)
@@ -53,8 +59,7 @@ def to_bfloat16(x) -> np.ndarray:
     array = _float_array("to_bfloat16", x)
     if array.dtype == _BFLOAT16:
         return array.copy()
-    f32 = array.astype(np.float32, copy=False)
-    return _convert(f32, bf16_bits_from_f32_bits, np.uint32, np.uint16, _BFLOAT16)
+    return _convert(_as_float32(array), bf16_bits_from_f32_bits, np.uint32, np.uint16, _BFLOAT16)
 
 
 def from_bfloat16(x) -> np.ndarray:
@@ -71,8 +76,7 @@ def to_float16(x) -> np.ndarray:
     array = _float_array("to_float16", x)
     if array.dtype == _FLOAT16:
         return array.copy()
-    f32 = array.astype(np.float32, copy=False)
-    return _convert(f32, f16_bits_from_f32_bits, np.uint32, np.uint16, _FLOAT16)
+    return _convert(_as_float32(array), f16_bits_from_f32_bits, np.uint32, np.uint16, _FLOAT16)
 
 
 def from_float16(x) -> np.ndarray:
