@@ -25,7 +25,7 @@ import numpy as np
 from .jit import kernel
 from .requantize import requantize_value
 
-__all__ = ["MICRO_ROWS", "MICRO_COLS", "gemm_u8s8_tile", "pack_a", "pack_b"]
+__all__ = ["MICRO_COLS", "MICRO_ROWS", "STORE_INT32", "gemm_rows_tile", "gemm_u8s8_tile", "pack_a", "pack_b"]
 
 MICRO_ROWS = 4
 MICRO_COLS = 4
@@ -68,23 +68,30 @@ def pack_b(b, flip, col_lo, col_hi, packed, col_sums):
 
 
 @kernel
-def _finish(raw, i, j, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
-            multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
-    """Zero-point correction, bias, then store (mode 0) or requantize (modes 1-3) one value."""
-    zb = b_zero_points[j]
-    acc = np.int32(
-        raw
-        - np.int32(a_zero_point * col_sums[j])
-        - np.int32(zb * row_sums[i])
-        + np.int32(np.int32(depth * a_zero_point) * zb)
-        + bias[j]
-    )
+def _store(acc, i, j, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
+    """Add the bias to one zero-point-corrected accumulator, then store it (mode 0) or its
+    requantized value (modes 1-3)."""
+    acc = np.int32(acc + bias[j])
     if mode == STORE_INT32:
         out[i, j] = acc
     else:
         out[i, j] = requantize_value(
             acc, mode, multipliers[j], quantized_multipliers[j], shifts[j], y_zero_point, low, high
         )
+
+
+@kernel
+def _finish(raw, i, j, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
+            multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
+    """Zero-point correction of one packed-product sum, then :func:`_store`."""
+    zb = b_zero_points[j]
+    acc = np.int32(
+        raw
+        - np.int32(a_zero_point * col_sums[j])
+        - np.int32(zb * row_sums[i])
+        + np.int32(np.int32(depth * a_zero_point) * zb)
+    )
+    _store(acc, i, j, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out)
 
 
 @kernel
@@ -148,3 +155,30 @@ def gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, a_zero_point, b_zero_
                                 _finish(row[c], i + r, j + c, depth, row_sums, col_sums,
                                         a_zero_point, b_zero_points, bias, mode, multipliers,
                                         quantized_multipliers, shifts, y_zero_point, low, high, out)
+
+
+@kernel
+def gemm_rows_tile(a, b, a_zero_point, b_zero_points, bias, mode, multipliers, quantized_multipliers,
+                   shifts, y_zero_point, low, high, row_lo, row_hi, col_lo, col_hi, scratch, out):
+    """A few rows of the product straight from row-major int8/uint8 a [M, K] and b [K, N].
+
+    For small M (GEMV) packing B would cost as much as the product. Here each row i adds
+    ``(a[i, k] - za) * b[k, j]`` across the columns (vectorised over j) into ``scratch`` and
+    subtracts ``zb[j] * sum_k (a[i, k] - za)`` at the end; exact modulo 2**32 like the packed path.
+    """
+    depth = a.shape[1]
+    width = col_hi - col_lo
+    for i in range(row_lo, row_hi):
+        for j in range(width):
+            scratch[j] = 0
+        a_sum = np.int32(0)
+        for k in range(depth):
+            a_ik = np.int32(np.int32(a[i, k]) - a_zero_point)
+            a_sum = np.int32(a_sum + a_ik)
+            b_row = b[k, col_lo:col_hi]
+            for j in range(width):
+                scratch[j] = np.int32(scratch[j] + a_ik * np.int32(b_row[j]))
+        for j in range(width):
+            acc = np.int32(scratch[j] - np.int32(b_zero_points[col_lo + j] * a_sum))
+            _store(acc, i, col_lo + j, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point,
+                   low, high, out)

@@ -3,7 +3,8 @@
 Two drivers share the packed weights and the tile kernel:
 
 * :func:`gemm_int8` (matmul): A is packed whole; column strips of the output are the tiles and
-  each strip's thread packs its own columns of B.
+  each strip's thread packs its own columns of B. With fewer than 4 rows (GEMV) nothing is
+  packed: packing B would cost as much as the product.
 * :func:`gemm_int8_row_chunks` (convolution): B is packed once; chunks of output rows are the
   tiles and each chunk's thread produces its rows of A (e.g. gathers patches) into a bounded
   buffer, so the whole A is never materialised.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.gemm_int8 import STORE_INT32, gemm_u8s8_tile, pack_a, pack_b
+from ..kernels.gemm_int8 import MICRO_ROWS, STORE_INT32, gemm_rows_tile, gemm_u8s8_tile, pack_a, pack_b
 from . import _tiles
 
 __all__ = ["Epilogue", "gemm_int8", "gemm_int8_row_chunks"]
@@ -99,6 +100,9 @@ def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np
     out = np.empty((rows, cols), dtype=epilogue.out_dtype)
     if rows == 0 or cols == 0:
         return out
+    if rows < MICRO_ROWS:
+        _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out)
+        return out
     rows4 = _round4(rows)
     tiles, column_strips = _tiles.plan_tiles(rows4, _round4(cols))
     product = _Product(b, a.dtype, a_zero_point, b_zero_points, epilogue, pack_now=not column_strips)
@@ -114,6 +118,25 @@ def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np
 
     _tiles.run_tiles(run, tiles)
     return out
+
+
+def _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out) -> None:
+    """Fewer rows than the microkernel's: no packing, B read in place, one column strip per thread."""
+    multipliers, quantized, shifts = epilogue.arrays(b.shape[1])
+    za = np.int32(a_zero_point)
+    zb = b_zero_points.astype(np.int32)
+    # One wide strip per thread: each k then updates a long, vectorised run of columns.
+    step = max(64, -(-b.shape[1] // (64 * _tiles.THREADS)) * 64)
+    tiles = [(0, a.shape[0], lo, min(lo + step, b.shape[1])) for lo in range(0, b.shape[1], step)]
+
+    def run(tile: _tiles.Tile) -> None:
+        row_lo, row_hi, col_lo, col_hi = tile
+        scratch = np.empty(col_hi - col_lo, np.int32)
+        gemm_rows_tile(a, b, za, zb, epilogue.bias, epilogue.mode, multipliers, quantized, shifts,
+                       np.int32(epilogue.zero_point), np.int32(epilogue.low), np.int32(epilogue.high),
+                       row_lo, row_hi, col_lo, col_hi, scratch, out)
+
+    _tiles.run_tiles(run, tiles)
 
 
 def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows: Callable[[int, int], np.ndarray],
