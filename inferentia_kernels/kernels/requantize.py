@@ -17,7 +17,7 @@ import numpy as np
 
 from .jit import kernel
 
-__all__ = ["FLOAT", "FIXED_POINT", "FIXED_POINT_SINGLE", "requantize_i32", "requantize_value"]
+__all__ = ["FIXED_POINT", "FIXED_POINT_SINGLE", "FLOAT", "requantize_float", "requantize_i32", "requantize_value"]
 
 FLOAT = 1
 FIXED_POINT = 2
@@ -51,16 +51,20 @@ def rounding_divide_by_pot(x, exponent):
 
 
 @kernel
+def requantize_float(acc, multiplier, zero_point, low, high):
+    """Mode 1 without branches (so that loops over it vectorise). The clamp happens in float,
+    before the conversion to int (the scaled value can exceed int32); its bounds
+    ``low - zero_point`` and ``high - zero_point`` are small integers, exact in float32."""
+    scaled = np.rint(np.float32(acc) * multiplier)
+    scaled = min(max(scaled, np.float32(low - zero_point)), np.float32(high - zero_point))
+    return np.int32(np.int32(scaled) + zero_point)
+
+
+@kernel
 def requantize_value(acc, mode, multiplier, quantized_multiplier, shift, zero_point, low, high):
     """One int32 accumulator to the output integer (returned as int32, already clamped)."""
     if mode == FLOAT:
-        scaled = np.rint(np.float32(acc) * multiplier)
-        # Clamp before converting to int: the scaled value can exceed int32.
-        if scaled < np.float32(low - zero_point):
-            return low
-        if scaled > np.float32(high - zero_point):
-            return high
-        return np.int32(scaled) + zero_point
+        return requantize_float(acc, multiplier, zero_point, low, high)
     if mode == FIXED_POINT:
         left = shift if shift > 0 else 0
         right = -shift if shift < 0 else 0
@@ -85,6 +89,11 @@ def requantize_value(acc, mode, multiplier, quantized_multiplier, shift, zero_po
 def requantize_i32(acc, mode, multipliers, quantized_multipliers, shifts, zero_point, low, high, out):
     """out[i, j] = requantize_value(acc[i, j]) with the parameters of column j."""
     rows, cols = acc.shape
+    if mode == FLOAT:  # tested once, outside the loops, so the float loop vectorises
+        for i in range(rows):
+            for j in range(cols):
+                out[i, j] = requantize_float(acc[i, j], multipliers[j], zero_point, low, high)
+        return
     for i in range(rows):
         for j in range(cols):
             out[i, j] = requantize_value(

@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import describe, invalid, wrong_dtype
 from ..kernels.requantize import requantize_i32
 from ..numerics import QParams
+from . import _tiles
 from ._requant_params import requant_epilogue
 
 __all__ = ["requantize"]
@@ -47,8 +48,13 @@ def requantize(acc, multiplier, y_qp: QParams, *, mode: str = "float", activatio
     flat = np.ascontiguousarray(array).reshape(-1, cols)
     out = np.empty(flat.shape, dtype=y_qp.dtype)
     if flat.size:
-        requantize_i32(flat, epilogue.mode, multipliers, quantized, shifts,
-                       np.int32(epilogue.zero_point), np.int32(epilogue.low), np.int32(epilogue.high), out)
+        def run(tile: _tiles.Tile) -> None:
+            lo, hi = tile[0], tile[1]
+            requantize_i32(flat[lo:hi], epilogue.mode, multipliers, quantized, shifts, np.int32(epilogue.zero_point),
+                           np.int32(epilogue.low), np.int32(epilogue.high), out[lo:hi])
+
+        rows = flat.shape[0]
+        _tiles.run_tiles(run, _tiles.row_chunks(rows, rows, max(1, (1 << 16) // cols), cols))
     return out.reshape(array.shape)
 
 
