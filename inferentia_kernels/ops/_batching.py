@@ -16,10 +16,9 @@ def batched_matmul(a: np.ndarray, b: np.ndarray, batch: tuple, gemm: Callable[[n
     b3 = b.reshape(-1, 1) if b_vector else b
     rows, cols = a3.shape[-2], b3.shape[-1]
     if b3.ndim == 2:
-        # Shared weights: fold A's batch into its rows, one GEMM.
+        # Shared weights: fold A's batch (which is then the whole batch) into its rows, one GEMM.
         folded = a3.reshape(int(np.prod(a3.shape[:-1])), a3.shape[-1])
         result = gemm(folded, b3).reshape(*a3.shape[:-2], rows, cols)
-        result = np.broadcast_to(result, (*batch, rows, cols))
     else:
         a_b = np.broadcast_to(a3, (*batch, *a3.shape[-2:]))
         b_b = np.broadcast_to(b3, (*batch, *b3.shape[-2:]))
@@ -30,4 +29,4 @@ def batched_matmul(a: np.ndarray, b: np.ndarray, batch: tuple, gemm: Callable[[n
         result = result[..., 0, :]
     if b_vector:
         result = result[..., 0]
-    return np.ascontiguousarray(result)
+    return result if result.flags.c_contiguous else result.copy()

@@ -53,6 +53,20 @@ def matmul_shapes(op: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, int, 
     return batch, a2[-2], a2[-1], b2[-1]
 
 
+def activation_bounds(op: str, activation) -> tuple[float, float | None]:
+    """The real (lo, hi) clamp of an activation (hi None: unbounded): "relu" is (0, None),
+    "relu6" (0, 6), and a pair of real numbers (lo <= hi, not NaN) is itself."""
+    if isinstance(activation, str) and activation in ("relu", "relu6"):
+        return (0.0, None) if activation == "relu" else (0.0, 6.0)
+    if (isinstance(activation, tuple) and len(activation) == 2
+            and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                    and not np.isnan(v) for v in activation)
+            and activation[0] <= activation[1]):
+        return float(activation[0]), float(activation[1])
+    raise invalid(op, "activation", 'None, "relu", "relu6" or a (lo, hi) pair of numbers with lo <= hi',
+                  repr(activation))
+
+
 def activation_range(op: str, activation, low: int, high: int, to_quantized) -> tuple[int, int]:
     """The output clamp of an integer op: the dtype's range intersected with the activation's.
 
@@ -61,17 +75,7 @@ def activation_range(op: str, activation, low: int, high: int, to_quantized) -> 
     """
     if activation is None:
         return low, high
-    if activation == "relu":
-        bounds = (0.0, None)
-    elif activation == "relu6":
-        bounds = (0.0, 6.0)
-    elif isinstance(activation, tuple) and len(activation) == 2:
-        bounds = activation
-        if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in bounds) or bounds[0] > bounds[1]:
-            raise invalid(op, "activation", "a (lo, hi) pair of finite numbers with lo <= hi", repr(activation))
-    else:
-        raise invalid(op, "activation", 'None, "relu", "relu6" or a (lo, hi) pair', repr(activation))
-    lo, hi = bounds
+    lo, hi = activation_bounds(op, activation)
     low = max(low, to_quantized(lo))
     if hi is not None:
         high = min(high, to_quantized(hi))

@@ -8,7 +8,7 @@ from ..errors import describe, invalid, wrong_dtype
 from ..kernels.gemm_float import gemm_f32_tile
 from ..numerics import from_bfloat16, from_float16, to_bfloat16, to_float16
 from ._batching import batched_matmul
-from ._checks import matmul_shapes
+from ._checks import activation_bounds, matmul_shapes
 from ._float_engine import K_TILE, gemm_float
 
 __all__ = ["K_TILE", "PRECISIONS", "float_activation_range", "matmul", "round_to_precision"]
@@ -37,22 +37,17 @@ def round_to_precision(op: str, name: str, value, precision: str) -> np.ndarray:
         return from_bfloat16(to_bfloat16(array))
     if precision == "fp16":
         return from_float16(to_float16(array))
-    return array.astype(np.float32)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes +-Inf
+        return array.astype(np.float32)
 
 
 def float_activation_range(op: str, activation) -> tuple[np.float32, np.float32]:
     """The clamp of a float output: (-inf, inf), relu (0, inf), relu6 (0, 6) or (lo, hi)."""
     if activation is None:
         return np.float32(-np.inf), np.float32(np.inf)
-    if activation == "relu":
-        return np.float32(0.0), np.float32(np.inf)
-    if activation == "relu6":
-        return np.float32(0.0), np.float32(6.0)
-    if (isinstance(activation, tuple) and len(activation) == 2
-            and all(isinstance(v, (int, float)) and not np.isnan(v) for v in activation)
-            and activation[0] <= activation[1]):
-        return np.float32(activation[0]), np.float32(activation[1])
-    raise invalid(op, "activation", 'None, "relu", "relu6" or a (lo, hi) pair with lo <= hi', repr(activation))
+    bounds = activation_bounds(op, activation)
+    with np.errstate(over="ignore"):
+        return np.float32(bounds[0]), np.float32(np.inf if bounds[1] is None else bounds[1])
 
 
 def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=None) -> np.ndarray:
@@ -80,7 +75,7 @@ def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=
     if bias is None:
         bias32 = np.zeros(cols, np.float32)
     else:
-        bias32 = _float_operand(OP, "bias", bias).astype(np.float32)
+        bias32 = round_to_precision(OP, "bias", bias, "fp32")
         if bias32.shape != (cols,):
             raise invalid(OP, "bias", f"of shape ({cols},), one per column", describe(bias32))
     low, high = float_activation_range(OP, activation)
