@@ -74,9 +74,8 @@ def requantize_value(acc, mode, multiplier, quantized_multiplier, shift, zero_po
         )
     else:
         total_shift = 31 - shift
-        value = np.int64(np.int32(
-            (np.int64(acc) * np.int64(quantized_multiplier) + (np.int64(1) << (total_shift - 1))) >> total_shift
-        ))
+        # Kept exact in int64 and clamped below (a release TFLite build would wrap it to int32).
+        value = (np.int64(acc) * np.int64(quantized_multiplier) + (np.int64(1) << (total_shift - 1))) >> total_shift
     value += zero_point
     if value < low:
         return low

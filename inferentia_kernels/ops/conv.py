@@ -23,7 +23,7 @@ from ..numerics import QParams
 from ._checks import int32_bias, integer_operand, zero_point
 from ._float_engine import gemm_float_row_chunks
 from ._int8_engine import Epilogue, gemm_int8_row_chunks
-from ._requant_params import requant_epilogue
+from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul import PRECISIONS, float_activation_range, round_to_precision
 from .matmul_integer import warn_if_accumulator_can_wrap
 from .requantize import output_qparams
@@ -216,11 +216,9 @@ def qlinear_conv(x, x_qp: QParams, w, w_qp: QParams, y_qp: QParams, *, bias=None
     y_qp = output_qparams(op, y_qp)
 
     def epilogue(out_channels: int) -> Epilogue:
-        w_scale = np.broadcast_to(w_qp.scale, (out_channels,))
-        float_multipliers = (np.float32(x_qp.scale) * w_scale) / np.float32(y_qp.scale)
-        real_multipliers = float(x_qp.scale) * w_scale.astype(np.float64) / float(y_qp.scale)
+        float_multipliers, real_multipliers = scale_multipliers(x_qp, np.broadcast_to(w_qp.scale, (out_channels,)), y_qp)
         return requant_epilogue(op, mode, real_multipliers, float_multipliers, y_qp, activation,
-                                int32_bias(op, bias, out_channels))
+                                int32_bias(op, bias, out_channels), "x_qp.scale * w_qp.scale / y_qp.scale")
 
     return _integer_conv(op, x_arr, w_arr, x_qp.zero_point, w_qp.zero_point, stride, padding, dilation, groups,
                          epilogue)

@@ -7,9 +7,9 @@ import numpy as np
 from ..errors import describe, invalid, wrong_dtype
 from ..numerics import QParams
 from ._batching import batched_matmul
-from ._checks import int32_bias
+from ._checks import int32_bias, integer_operand
 from ._int8_engine import gemm_int8
-from ._requant_params import requant_epilogue
+from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul_integer import prepare
 from .requantize import output_qparams
 
@@ -50,14 +50,14 @@ def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=No
         activation: None, "relu", "relu6" or a real (lo, hi): a clamp in the output domain.
         mode: "float", "fixed_point" or "fixed_point_single" (see :func:`requantize`).
     """
-    a_arr = np.asarray(a)
-    b_arr = np.asarray(b)
+    a_arr = integer_operand(OP, "a", a)
+    b_arr = integer_operand(OP, "b", b)
     a_qp = _operand_qparams("a", a_qp, a_arr.dtype, None)
     b_qp = _operand_qparams("b", b_qp, b_arr.dtype, b_arr)
     y_qp = output_qparams(OP, y_qp)
     a_arr, b_arr, za, zb, batch, rows, depth, cols = prepare(OP, a_arr, b_arr, a_qp.zero_point, b_qp.zero_point)
     b_scale = np.broadcast_to(b_qp.scale, (cols,))
-    float_multipliers = (np.float32(a_qp.scale) * b_scale) / np.float32(y_qp.scale)
-    real_multipliers = float(a_qp.scale) * b_scale.astype(np.float64) / float(y_qp.scale)
-    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation, int32_bias(OP, bias, cols))
+    float_multipliers, real_multipliers = scale_multipliers(a_qp, b_scale, y_qp)
+    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation,
+                                int32_bias(OP, bias, cols), "a_qp.scale * b_qp.scale / y_qp.scale")
     return batched_matmul(a_arr, b_arr, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), y_qp.dtype)

@@ -43,7 +43,9 @@ def requantize(acc, multiplier, y_qp: QParams, *, mode: str = "float", activatio
     y_qp = output_qparams(OP, y_qp)
     cols = array.shape[-1] if array.ndim else 1
     real = positive_multipliers(OP, "multiplier", multiplier, cols)
-    epilogue = requant_epilogue(OP, mode, real, real.astype(np.float32), y_qp, activation, np.zeros(cols, np.int32))
+    with np.errstate(over="ignore"):  # a multiplier beyond float32 is rejected for mode "float"
+        float_multipliers = real.astype(np.float32)
+    epilogue = requant_epilogue(OP, mode, real, float_multipliers, y_qp, activation, np.zeros(cols, np.int32))
     multipliers, quantized, shifts = epilogue.arrays(cols)
     flat = np.ascontiguousarray(array).reshape(-1, cols)
     out = np.empty(flat.shape, dtype=y_qp.dtype)
