@@ -67,7 +67,7 @@ def pack_b(b, flip, col_lo, col_hi, packed, col_sums):
                     col_sums[j] = np.int32(col_sums[j] + np.int32(value))
 
 
-@kernel
+@kernel(inline="always")
 def _store(acc, i, j, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
     """Add the bias to one zero-point-corrected accumulator, then store it (mode 0) or its
     requantized value (modes 1-3)."""
@@ -80,7 +80,7 @@ def _store(acc, i, j, bias, mode, multipliers, quantized_multipliers, shifts, y_
         )
 
 
-@kernel
+@kernel(inline="always")
 def _finish(raw, i, j, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
             multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
     """Zero-point correction of one packed-product sum, then :func:`_store`."""
@@ -97,7 +97,7 @@ def _finish(raw, i, j, depth, row_sums, col_sums, a_zero_point, b_zero_points, b
 @kernel
 def gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, a_zero_point, b_zero_points, bias,
                    mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high,
-                   rows, cols, row_lo, row_hi, col_lo, col_hi, col_block, out):
+                   rows, cols, row_lo, row_hi, col_lo, col_hi, col_block, stripe, out):
     """out[row_lo:row_hi, col_lo:col_hi] of the product of packed A and packed B.
 
     ``row_lo`` and ``col_lo`` are multiples of 4; ``rows``/``cols`` are the true M and N (the
@@ -141,20 +141,29 @@ def gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, a_zero_point, b_zero_
                     c31 = np.int32(c31 + a3 * b1)
                     c32 = np.int32(c32 + a3 * b2)
                     c33 = np.int32(c33 + a3 * b3)
-                tile = (
-                    (c00, c01, c02, c03),
-                    (c10, c11, c12, c13),
-                    (c20, c21, c22, c23),
-                    (c30, c31, c32, c33),
-                )
-                for r in range(4):
-                    if i + r < rows:
-                        row = tile[r]
-                        for c in range(4):
-                            if j + c < cols:
-                                _finish(row[c], i + r, j + c, depth, row_sums, col_sums,
-                                        a_zero_point, b_zero_points, bias, mode, multipliers,
-                                        quantized_multipliers, shifts, y_zero_point, low, high, out)
+                t = j - jb
+                stripe[0, t] = c00
+                stripe[0, t + 1] = c01
+                stripe[0, t + 2] = c02
+                stripe[0, t + 3] = c03
+                stripe[1, t] = c10
+                stripe[1, t + 1] = c11
+                stripe[1, t + 2] = c12
+                stripe[1, t + 3] = c13
+                stripe[2, t] = c20
+                stripe[2, t + 1] = c21
+                stripe[2, t + 2] = c22
+                stripe[2, t + 3] = c23
+                stripe[3, t] = c30
+                stripe[3, t + 1] = c31
+                stripe[3, t + 2] = c32
+                stripe[3, t + 3] = c33
+            # The epilogue runs on the 4 x col_block sums while they are in L1.
+            for r in range(min(4, rows - i)):
+                for t in range(min(je, cols) - jb):
+                    _finish(stripe[r, t], i + r, jb + t, depth, row_sums, col_sums, a_zero_point,
+                            b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts,
+                            y_zero_point, low, high, out)
 
 
 @kernel

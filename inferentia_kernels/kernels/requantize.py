@@ -27,7 +27,7 @@ _INT32_MIN = np.int64(-(2**31))
 _INT32_MAX = np.int64(2**31 - 1)
 
 
-@kernel
+@kernel(inline="always")
 def saturating_rounding_doubling_high_mul(a, b):
     """gemmlowp SRDHM: high 32 bits of 2*a*b, rounded to nearest (ties toward +inf in the
     doubled product's sign convention), saturating the single overflow case INT32_MIN**2."""
@@ -41,7 +41,7 @@ def saturating_rounding_doubling_high_mul(a, b):
     return np.int32(high)
 
 
-@kernel
+@kernel(inline="always")
 def rounding_divide_by_pot(x, exponent):
     """gemmlowp RDBPOT: x / 2**exponent rounded to nearest, ties away from zero."""
     mask = np.int32((np.int64(1) << exponent) - 1)
@@ -50,7 +50,7 @@ def rounding_divide_by_pot(x, exponent):
     return np.int32((x >> exponent) + (1 if remainder > threshold else 0))
 
 
-@kernel
+@kernel(inline="always")
 def requantize_float(acc, multiplier, zero_point, low, high):
     """Mode 1 without branches (so that loops over it vectorise). The clamp happens in float,
     before the conversion to int (the scaled value can exceed int32); its bounds
@@ -60,7 +60,7 @@ def requantize_float(acc, multiplier, zero_point, low, high):
     return np.int32(np.int32(scaled) + zero_point)
 
 
-@kernel
+@kernel(inline="always")
 def requantize_value(acc, mode, multiplier, quantized_multiplier, shift, zero_point, low, high):
     """One int32 accumulator to the output integer (returned as int32, already clamped)."""
     if mode == FLOAT:

@@ -89,7 +89,8 @@ class _Product:
         e = self.epilogue
         gemm_u8s8_tile(a_packed, self.packed, row_sums, self.col_sums, self.za, self.zb, self.bias, e.mode,
                        self.multipliers, self.quantized, self.shifts, np.int32(e.zero_point), np.int32(e.low),
-                       np.int32(e.high), rows, self.cols, row_lo, row_hi, col_lo, col_hi, self.col_block, out)
+                       np.int32(e.high), rows, self.cols, row_lo, row_hi, col_lo, col_hi, self.col_block,
+                       np.empty((4, self.col_block), np.int32), out)
 
 
 def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np.ndarray,
