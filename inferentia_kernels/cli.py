@@ -36,6 +36,11 @@ def _info(args: argparse.Namespace) -> int:
         ("threads", f"{os.cpu_count()} host CPUs, numba {numba.config.NUMBA_NUM_THREADS} threads"),
         ("numba cache", numba_cache_location()),
     ]
+    if args.asm:
+        from inferentia_kernels.kernels.asm import HOT_LOOPS, hot_loop
+
+        for name, (kernel, example) in HOT_LOOPS.items():
+            rows.append((name, " ".join(hot_loop(kernel, *example()))))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
@@ -102,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed of the demo data (default 0)")
     demo.set_defaults(run=_demo)
     info = commands.add_parser("info", help="versions, JIT target CPU features, threads and numba cache")
+    info.add_argument("--asm", action="store_true",
+                      help="also list the instructions of each kernel's hot loop on the JIT target")
     info.set_defaults(run=_info)
     return parser
 

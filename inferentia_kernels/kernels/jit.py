@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["kernel"]
+__all__ = ["OPTIONS", "kernel"]
+
+OPTIONS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 
 def kernel(*args, **kwargs):
-    """``numba.njit`` with the package's fixed options; use as ``@kernel`` or ``@kernel(sig)``."""
-    options = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+    """``numba.njit`` with the package's fixed options; use as ``@kernel`` or
+    ``@kernel(inline="always")`` (numba-level inlining, for small per-element helpers that LLVM
+    would otherwise leave as calls)."""
     if args and callable(args[0]) and not kwargs:
-        return numba.njit(**options)(args[0])
-    options.update(kwargs)
-    return numba.njit(*args, **options)
+        return numba.njit(**OPTIONS)(args[0])
+    return numba.njit(*args, **{**OPTIONS, **kwargs})

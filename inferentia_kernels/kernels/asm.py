@@ -1,0 +1,78 @@
+"""Which instructions the kernels' hot loops compile to on the JIT target.
+
+``hot_loop(kernel, *args)`` compiles a fresh, uncached copy of ``kernel`` for the argument types
+of ``args`` (numba does not show the assembly of cached code) and returns the mnemonics of the
+innermost loop with the most SIMD arithmetic: a GEMM's hot loop. ``HOT_LOOPS`` lists
+the package's main loops with small example arguments; ``inferentia-kernels info --asm`` prints
+them, and ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` select another target (e.g. an AVX2-only CPU).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numba
+import numpy as np
+
+from .gemm_float import gemm_f32_tile
+from .gemm_int8 import gemm_rows_tile, gemm_u8s8_tile
+from .jit import OPTIONS
+
+__all__ = ["HOT_LOOPS", "hot_loop"]
+
+#: Packed (SIMD) integer or float arithmetic: vpdpwssd, vpmaddwd, vpaddd, vmulps, vfmadd231ps, ...
+_PACKED_ARITHMETIC = re.compile(r"^v(p\w*(mul|madd|dp|add)\w*|\w*(mul|add)\w*p[sd])$")
+_LABEL = re.compile(r"^\.?LBB\d+_\d+:")
+
+
+def hot_loop(kernel, *args) -> tuple[str, ...]:
+    """Sorted mnemonics of the innermost loop (a basic block that branches back to itself) of
+    ``kernel``, compiled for ``args``, with the most packed (SIMD) arithmetic instructions."""
+    fresh = numba.njit(**{**OPTIONS, "cache": False})(kernel.py_func)
+    signature = tuple(numba.typeof(arg) for arg in args)
+    fresh.compile(signature)
+    loops: list[list[str]] = []  # basic blocks that branch back to their own label
+    label, block = None, []
+    for line in fresh.inspect_asm(signature).splitlines():
+        if _LABEL.match(line):
+            label, block = line.rstrip(":").strip(), []
+        elif line.startswith("\t") and not line.startswith("\t."):
+            mnemonic, *operands = line.split()
+            block.append(mnemonic)
+            if mnemonic.startswith("j"):
+                if operands and operands[0] == label:
+                    loops.append(block)
+                label, block = None, []
+    best = max(loops, key=lambda ops: sum(bool(_PACKED_ARITHMETIC.match(op)) for op in ops), default=[])
+    return tuple(sorted(set(best)))
+
+
+def _int8_gemm_args():
+    n = 16
+    zeros_i = np.zeros(n, np.int32)
+    return (np.zeros((n, n), np.uint8), np.zeros((n, n), np.int8), zeros_i, zeros_i, np.int32(0), zeros_i,
+            zeros_i, 0, np.zeros(n, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0), np.int32(0),
+            n, n, 0, n, 0, n, 16, np.zeros((4, 16), np.int32), np.zeros((n, n), np.int32))
+
+
+def _int8_rows_args():
+    n = 16
+    zeros_i = np.zeros(n, np.int32)
+    return (np.zeros((1, n), np.int8), np.zeros((n, n), np.int8), np.int32(0), zeros_i, zeros_i, 0,
+            np.zeros(n, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0), np.int32(0), 0, 1, 0, n,
+            zeros_i.copy(), np.zeros((1, n), np.int32))
+
+
+def _float_gemm_args():
+    n = 16
+    return (np.zeros((n, n), np.float32), np.zeros((n, n), np.float32), 128, 0, n, 0, n, 16,
+            np.zeros(n, np.float32), np.float32(-np.inf), np.float32(np.inf), np.zeros((8, 16), np.float32),
+            np.zeros((n, n), np.float32))
+
+
+#: name -> (kernel, example arguments)
+HOT_LOOPS = {
+    "INT8 GEMM microkernel (gemm_u8s8_tile)": (gemm_u8s8_tile, _int8_gemm_args),
+    "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args),
+    "float GEMM, hardware order (gemm_f32_tile)": (gemm_f32_tile, _float_gemm_args),
+}

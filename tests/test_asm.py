@@ -1,0 +1,33 @@
+"""The hot loops compile to the instructions the design relies on (x86-64 JIT targets)."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from inferentia_kernels.kernels.asm import HOT_LOOPS, hot_loop
+from inferentia_kernels.kernels.target import jit_cpu_features
+
+pytestmark = pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or "avx2" not in jit_cpu_features(),
+    reason="instruction checks are written for x86-64 targets with AVX2",
+)
+
+
+def loop(name: str) -> set[str]:
+    kernel, example = HOT_LOOPS[name]
+    return set(hot_loop(kernel, *example()))
+
+
+def test_int8_microkernel_uses_a_multiply_add_instruction():
+    instructions = loop("INT8 GEMM microkernel (gemm_u8s8_tile)")
+    expected = "vpdpwssd" if {"avxvnni", "avx512vnni"} & jit_cpu_features() else "vpmaddwd"
+    assert expected in instructions, instructions
+    assert "vpmulld" not in instructions, instructions
+
+
+def test_float_loop_is_packed_and_never_fused():
+    instructions = loop("float GEMM, hardware order (gemm_f32_tile)")
+    assert {"vmulps", "vaddps"} <= instructions, instructions
+    assert not any(op.startswith("vfmadd") for op in instructions), instructions
