@@ -25,23 +25,25 @@ def gemm_f32_tile(a, b, k_tile, row_lo, row_hi, col_lo, col_hi, col_block, bias,
     """out[row_lo:row_hi, col_lo:col_hi] = clamp(psum + bias, low, high) in the order above.
 
     ``a`` is [M4, K] (rows padded with zeros to a multiple of 4; padded rows are not stored),
-    ``b`` is [K, N], ``bias`` [N], ``scratch`` float32 [8, col_block] owned by the caller's thread.
+    ``b`` is [K, N], ``bias`` [N], ``scratch`` float32 [4, col_block] owned by the caller's thread.
     ``low``/``high`` of -inf/+inf mean no clamp; a NaN passes through the clamp unchanged.
+
+    The output rows themselves hold the PSUM: they start at +0.0 and receive the tile partials
+    in ascending tile order. Tiles are the outer loop, so one k_tile x col_block block of B
+    stays in cache while every row block of the tile uses it.
     """
     rows = out.shape[0]
     depth = a.shape[1]
     p0, p1, p2, p3 = scratch[0], scratch[1], scratch[2], scratch[3]
-    s0, s1, s2, s3 = scratch[4], scratch[5], scratch[6], scratch[7]
     zero = np.float32(0.0)
     for j0 in range(col_lo, col_hi, col_block):
         width = min(col_block, col_hi - j0)
-        for i in range(row_lo, row_hi, 4):
+        for i in range(row_lo, min(row_hi, rows)):
+            psum = out[i, j0:j0 + width]
             for j in range(width):
-                s0[j] = zero
-                s1[j] = zero
-                s2[j] = zero
-                s3[j] = zero
-            for t in range(0, depth, k_tile):
+                psum[j] = zero
+        for t in range(0, depth, k_tile):
+            for i in range(row_lo, row_hi, 4):
                 for j in range(width):
                     p0[j] = zero
                     p1[j] = zero
@@ -59,18 +61,17 @@ def gemm_f32_tile(a, b, k_tile, row_lo, row_hi, col_lo, col_hi, col_block, bias,
                         p1[j] = p1[j] + a1 * b_kj
                         p2[j] = p2[j] + a2 * b_kj
                         p3[j] = p3[j] + a3 * b_kj
-                for j in range(width):
-                    s0[j] = s0[j] + p0[j]
-                    s1[j] = s1[j] + p1[j]
-                    s2[j] = s2[j] + p2[j]
-                    s3[j] = s3[j] + p3[j]
-            for r in range(4):
-                if i + r < rows:
-                    psum = scratch[4 + r]
+                for r in range(min(4, rows - i)):
+                    psum = out[i + r, j0:j0 + width]
+                    partial = scratch[r]
                     for j in range(width):
-                        value = psum[j] + bias[j0 + j]
-                        if value < low:
-                            value = low
-                        if value > high:
-                            value = high
-                        out[i + r, j0 + j] = value
+                        psum[j] = psum[j] + partial[j]
+        for i in range(row_lo, min(row_hi, rows)):
+            psum = out[i, j0:j0 + width]
+            for j in range(width):
+                value = psum[j] + bias[j0 + j]
+                if value < low:
+                    value = low
+                if value > high:
+                    value = high
+                psum[j] = value
