@@ -894,3 +894,41 @@ def test_errors_subclass_the_package_error():
             matmul(GOOD_A, GOOD_B, **kwargs)
     with pytest.raises(InferentiaKernelsError):
         matmul(np.ones((2, 3), np.int32), GOOD_B)
+
+
+# --- fused multiply-add only where every product is exact ------------------------------------
+
+
+def test_products_exact_decides_from_magnitudes():
+    from inferentia_kernels.ops.matmul import products_exact
+
+    one = np.ones((2, 2), np.float32)
+    assert products_exact(one, one, "fp16") and not products_exact(one, one, "fp32")
+    assert products_exact(one, one, "bf16")
+    assert products_exact(one * np.float32(2.0**63), one * np.float32(2.0**64), "bf16")  # 2**127 fits
+    assert not products_exact(one * np.float32(2.0**64), one * np.float32(2.0**64), "bf16")  # 2**128 overflows
+    assert not products_exact(one * np.float32(2.0**-64), one * np.float32(2.0**-63), "bf16")  # 2**-127
+    assert products_exact(one * np.float32(2.0**-63), one * np.float32(2.0**-63), "bf16")  # 2**-126
+    inf_and_zero = np.array([[np.inf, 0.0], [np.nan, 1.0]], np.float32)
+    assert products_exact(inf_and_zero, one, "bf16")  # non-finite and zero entries are exact either way
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        # 1 * -2**127, then 2**64 * 2**64 = 2**128: rounded alone it is +Inf, so the sum is +Inf;
+        # fused it would be -2**127 + 2**128 = 2**127.
+        ([1.0, 2.0**64], [-(2.0**127), 2.0**64], np.inf),
+        # 2**-75 * 2**-74 = 2**-149, then 2**-75 * 2**-75 = 2**-150: rounded alone it is a tie that goes
+        # to 0 (even), so the sum stays 2**-149; fused, 1.5 * 2**-149 would round to 2**-148.
+        ([2.0**-75, 2.0**-75], [2.0**-74, 2.0**-75], 2.0**-149),
+    ],
+    ids=["overflowing product", "underflowing product"],
+)
+def test_bf16_products_outside_float32_normal_range_are_rounded_before_the_add(a, b, expected):
+    a = np.array([a], np.float32)
+    b = np.array(b, np.float32)[:, None]
+    out = matmul(a, b, precision="bf16")
+    assert out[0, 0] == np.float32(expected)
+    with np.errstate(all="ignore"):
+        assert_same_bits(out, reference(a, b, "bf16"))

@@ -66,7 +66,7 @@ def _int8_rows_args():
 def _float_gemm_args():
     n = 16
     return (np.zeros((n, n), np.float32), np.zeros((n, n), np.float32), 128, 0, n, 0, n, 16,
-            np.zeros(n, np.float32), np.float32(-np.inf), np.float32(np.inf), np.zeros((8, 16), np.float32),
+            np.zeros(n, np.float32), np.float32(-np.inf), np.float32(np.inf), False, np.zeros((4, 16), np.float32),
             np.zeros((n, n), np.float32))
 
 

@@ -1,12 +1,12 @@
-"""Reinterpret scalars between float32 and 32-bit integers inside kernels (LLVM ``bitcast``)."""
+"""Scalar LLVM operations numba does not expose: float32/int32 bit casts and fused multiply-add."""
 
 from __future__ import annotations
 
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["f32_from_u32", "u32_from_f32"]
+__all__ = ["f32_from_u32", "fma_f32", "u32_from_f32"]
 
 
 @intrinsic
@@ -35,3 +35,20 @@ def f32_from_u32(typingctx, value):
         return builder.bitcast(low, ir.FloatType())
 
     return types.float32(value), codegen
+
+
+@intrinsic
+def fma_f32(typingctx, a, b, c):
+    """``a * b + c`` with a single rounding (``llvm.fma.f32``; a packed FMA once vectorised).
+
+    Equal to ``c + a * b`` whenever ``a * b`` is exact in float32, as for bf16 and fp16 inputs.
+    """
+    if not (a == b == c == types.float32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        function_type = ir.FunctionType(ir.FloatType(), [ir.FloatType()] * 3)
+        fma = cgutils.get_or_insert_function(builder.module, function_type, "llvm.fma.f32")
+        return builder.call(fma, args)
+
+    return types.float32(types.float32, types.float32, types.float32), codegen

@@ -8,25 +8,39 @@ PSUM, which starts at +0.0; then ``+ bias[j]``, then the clamp of the activation
 The loops run over j innermost, so each SIMD lane holds one output column and adds its own
 products in exactly that order: nothing is reassociated and no fast-math flag is needed. Inputs
 are float32 arrays holding values already rounded to the requested precision; for bf16 and fp16
-inputs each product is exact in float32, so only the additions round.
+inputs each product is exact in float32, so only the additions round, and a fused
+multiply-add (one rounding) gives the same bits as a multiply and an add; for fp32 inputs the
+product is rounded first, as the contract requires.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .bits import fma_f32
 from .jit import kernel
 
 __all__ = ["gemm_f32_tile"]
 
 
+@kernel(inline="always")
+def _add_product(fused, partial, a, b):
+    """``partial + a * b``: fused when the caller knows the product is exact (bf16/fp16 inputs),
+    where one rounding equals two; rounded twice otherwise (fp32 inputs: no fused multiply-add).
+    ``fused`` is loop-invariant, so LLVM compiles one loop for each case."""
+    if fused:
+        return fma_f32(a, b, partial)
+    return partial + a * b
+
+
 @kernel
-def gemm_f32_tile(a, b, k_tile, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, scratch, out):
+def gemm_f32_tile(a, b, k_tile, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, fused, scratch, out):
     """out[row_lo:row_hi, col_lo:col_hi] = clamp(psum + bias, low, high) in the order above.
 
     ``a`` is [M4, K] (rows padded with zeros to a multiple of 4; padded rows are not stored),
     ``b`` is [K, N], ``bias`` [N], ``scratch`` float32 [4, col_block] owned by the caller's thread.
     ``low``/``high`` of -inf/+inf mean no clamp; a NaN passes through the clamp unchanged.
+    ``fused``: every product is exact in float32 (bf16/fp16 inputs), so multiply-adds may be fused.
 
     The output rows themselves hold the PSUM: they start at +0.0 and receive the tile partials
     in ascending tile order. Tiles are the outer loop, so one k_tile x col_block block of B
@@ -57,10 +71,10 @@ def gemm_f32_tile(a, b, k_tile, row_lo, row_hi, col_lo, col_hi, col_block, bias,
                     b_row = b[k, j0:j0 + width]
                     for j in range(width):
                         b_kj = b_row[j]
-                        p0[j] = p0[j] + a0 * b_kj
-                        p1[j] = p1[j] + a1 * b_kj
-                        p2[j] = p2[j] + a2 * b_kj
-                        p3[j] = p3[j] + a3 * b_kj
+                        p0[j] = _add_product(fused, p0[j], a0, b_kj)
+                        p1[j] = _add_product(fused, p1[j], a1, b_kj)
+                        p2[j] = _add_product(fused, p2[j], a2, b_kj)
+                        p3[j] = _add_product(fused, p3[j], a3, b_kj)
                 for r in range(min(4, rows - i)):
                     psum = out[i + r, j0:j0 + width]
                     partial = scratch[r]

@@ -27,10 +27,11 @@ CHUNK_BYTES = 512 * 1024
 COL_BLOCK = 512
 
 
-def _run(a_rows, b, bias, low, high, row_lo, row_hi, col_lo, col_hi, out) -> None:
+def _run(a_rows, b, bias, low, high, exact_products, row_lo, row_hi, col_lo, col_hi, out) -> None:
     col_block = min(COL_BLOCK, col_hi - col_lo)
     scratch = np.empty((4, col_block), np.float32)
-    gemm_f32_tile(a_rows, b, K_TILE, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, scratch, out)
+    gemm_f32_tile(a_rows, b, K_TILE, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, exact_products,
+                  scratch, out)
 
 
 def _padded_rows(a: np.ndarray) -> np.ndarray:
@@ -43,8 +44,12 @@ def _padded_rows(a: np.ndarray) -> np.ndarray:
     return padded
 
 
-def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, high: np.float32) -> np.ndarray:
-    """2-D float32 a [M, K] @ b [K, N] in the tensor engine's order, then bias and clamp."""
+def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, high: np.float32,
+               exact_products: bool) -> np.ndarray:
+    """2-D float32 a [M, K] @ b [K, N] in the tensor engine's order, then bias and clamp.
+
+    ``exact_products``: the inputs hold bf16 or fp16 values, whose products are exact in float32.
+    """
     rows = a.shape[0]
     cols = b.shape[1]
     out = np.empty((rows, cols), np.float32)
@@ -54,13 +59,13 @@ def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, 
     b = np.ascontiguousarray(b)
     # Strips as wide as the column block: a long inner loop is what makes the kernel fast.
     tiles, _ = _tiles.plan_tiles(a_rows.shape[0], cols, n_tile=max(COL_BLOCK, -(-cols // _tiles.THREADS)))
-    _tiles.run_tiles(lambda t: _run(a_rows, b, bias, low, high, t[0], t[1], t[2], t[3], out), tiles)
+    _tiles.run_tiles(lambda t: _run(a_rows, b, bias, low, high, exact_products, t[0], t[1], t[2], t[3], out), tiles)
     return out
 
 
 def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows: Callable[[int, int], np.ndarray],
                           rows: int, segment: int, b: np.ndarray, bias: np.ndarray, low: np.float32,
-                          high: np.float32) -> None:
+                          high: np.float32, exact_products: bool) -> None:
     """``clamp(A @ b + bias)`` for a float32 A [M, K] that is never stored whole
     (``fill_rows``, ``out_rows`` and ``segment`` as in ``_int8_engine.gemm_int8_row_chunks``)."""
     depth, cols = b.shape
@@ -72,6 +77,6 @@ def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows
         row_lo, row_hi = tile[0], tile[1]
         buffer = np.zeros((-(-(row_hi - row_lo) // 4) * 4, depth), np.float32)
         fill_rows(row_lo, buffer[: row_hi - row_lo])
-        _run(buffer, b, bias, low, high, 0, buffer.shape[0], 0, cols, out_rows(row_lo, row_hi))
+        _run(buffer, b, bias, low, high, exact_products, 0, buffer.shape[0], 0, cols, out_rows(row_lo, row_hi))
 
     _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // (4 * max(depth, 1)), cols))

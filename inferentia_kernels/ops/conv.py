@@ -24,7 +24,7 @@ from ._checks import int32_bias, integer_operand, zero_point
 from ._float_engine import gemm_float_row_chunks
 from ._int8_engine import Epilogue, gemm_int8_row_chunks
 from ._requant_params import requant_epilogue, scale_multipliers
-from .matmul import PRECISIONS, float_activation_range, round_to_precision
+from .matmul import PRECISIONS, float_activation_range, products_exact, round_to_precision
 from .matmul_integer import warn_if_accumulator_can_wrap
 from .requantize import output_qparams
 
@@ -248,10 +248,12 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precis
     low, high = float_activation_range(op, activation)
     out = np.empty((geo.batch, out_channels, geo.out_h, geo.out_w), np.float32)
     per_group = out_channels // geo.groups
+    exact = products_exact(x32, w32, precision)
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
         gemm_float_row_chunks(_patch_filler(x32, geo, g, np.float32(0)), _output_rows(out, geo, cols.start, cols.stop),
-                              geo.batch * geo.pixels, geo.pixels, _group_weights(w32, geo, g), bias32[cols], low, high)
+                              geo.batch * geo.pixels, geo.pixels, _group_weights(w32, geo, g), bias32[cols], low, high,
+                              exact)
     return out
 
 

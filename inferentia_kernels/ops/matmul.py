@@ -9,9 +9,9 @@ from ..kernels.gemm_float import gemm_f32_tile
 from ..numerics import from_bfloat16, from_float16, to_bfloat16, to_float16
 from ._batching import batched_matmul
 from ._checks import activation_bounds, matmul_shapes
-from ._float_engine import K_TILE, gemm_float
+from ._float_engine import gemm_float
 
-__all__ = ["K_TILE", "PRECISIONS", "float_activation_range", "matmul", "round_to_precision"]
+__all__ = ["PRECISIONS", "float_activation_range", "matmul", "products_exact", "round_to_precision"]
 
 OP = "matmul"
 PRECISIONS = ("bf16", "fp16", "fp32")
@@ -39,6 +39,30 @@ def round_to_precision(op: str, name: str, value, precision: str) -> np.ndarray:
         return from_float16(to_float16(array))
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes +-Inf
         return array.astype(np.float32)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal, 2**-126
+
+
+def products_exact(a32: np.ndarray, b32: np.ndarray, precision: str) -> bool:
+    """Whether every product ``a[i, k] * b[k, j]`` is exact in float32, so that a fused
+    multiply-add gives the same bits as a multiply and an add.
+
+    fp16 x fp16 always is (11 + 11 significant bits, magnitudes within [2**-48, 2**32]). bf16 x bf16
+    has 8 + 8 bits but float32's exponent range, so it is exact unless a product overflows or
+    falls below the smallest normal float32; the operands' finite magnitudes decide. fp32 never is.
+    """
+    if precision != "bf16":
+        return precision == "fp16"
+    extremes = []
+    for array in (a32, b32):
+        magnitudes = np.abs(array[np.isfinite(array) & (array != 0)])
+        if magnitudes.size == 0:
+            return True  # every product is 0 or non-finite: exact either way
+        extremes.append((float(magnitudes.min()), float(magnitudes.max())))
+    (a_min, a_max), (b_min, b_max) = extremes
+    return a_max * b_max <= _FLOAT32_MAX and a_min * b_min >= _FLOAT32_TINY
 
 
 def float_activation_range(op: str, activation) -> tuple[np.float32, np.float32]:
@@ -79,4 +103,5 @@ def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=
         if bias32.shape != (cols,):
             raise invalid(OP, "bias", f"of shape ({cols},), one per column", describe(bias32))
     low, high = float_activation_range(OP, activation)
-    return batched_matmul(a32, b32, batch, lambda x, y: gemm_float(x, y, bias32, low, high), np.float32)
+    exact = products_exact(a32, b32, precision)
+    return batched_matmul(a32, b32, batch, lambda x, y: gemm_float(x, y, bias32, low, high, exact), np.float32)
