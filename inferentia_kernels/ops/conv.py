@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ShapeMismatchError, describe, invalid, wrong_dtype
 from ..kernels.im2col import gather_patches
 from ..numerics import QParams
-from ._checks import int32_bias, integer_operand, zero_point
+from ._checks import host_only, int32_bias, integer_operand, zero_point
 from ._float_engine import gemm_float_row_chunks
 from ._int8_engine import Epilogue, gemm_int8_row_chunks
 from ._requant_params import requant_epilogue, scale_multipliers
@@ -154,7 +154,8 @@ def _group_weights(w: np.ndarray, geo: Geometry, group: int) -> np.ndarray:
     return w[group * per_group : (group + 1) * per_group].reshape(per_group, geo.depth).T
 
 
-def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, make_epilogue):
+def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, device, make_epilogue):
+    host_only(op, device)
     x = np.ascontiguousarray(integer_operand(op, "x", x))
     w = integer_operand(op, "w", w)
     geo = geometry(op, x.shape, w.shape, False, stride, padding, dilation, groups)
@@ -189,7 +190,7 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, stride=1, padding=0, d
     ``x_zero_point``. Returns int32 [N, O, Ho, Wo], exact (wrapping modulo 2**32 beyond int32,
     with a warning when K and the zero points allow it).
     """
-    return _integer_conv("conv_integer", x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups,
+    return _integer_conv("conv_integer", x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, device,
                          lambda out_channels: Epilogue(bias=np.zeros(out_channels, np.int32)))
 
 
@@ -221,7 +222,7 @@ def qlinear_conv(x, x_qp: QParams, w, w_qp: QParams, y_qp: QParams, *, bias=None
                                 int32_bias(op, bias, out_channels), "x_qp.scale * w_qp.scale / y_qp.scale")
 
     return _integer_conv(op, x_arr, w_arr, x_qp.zero_point, w_qp.zero_point, stride, padding, dilation, groups,
-                         epilogue)
+                         device, epilogue)
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precision: str = "bf16",
@@ -233,6 +234,7 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precis
     [O]) and ``activation``. Returns float32 [N, O, Ho, Wo].
     """
     op = "conv2d"
+    host_only(op, device)
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise invalid(op, "precision", f"one of {PRECISIONS}", repr(precision))
     x32 = np.ascontiguousarray(round_to_precision(op, "x", x, precision))

@@ -8,7 +8,7 @@ from ..errors import describe, invalid, wrong_dtype
 from ..kernels.gemm_float import gemm_f32_tile
 from ..numerics import from_bfloat16, from_float16, to_bfloat16, to_float16
 from ._batching import batched_matmul
-from ._checks import activation_bounds, matmul_shapes
+from ._checks import activation_bounds, host_only, matmul_shapes
 from ._float_engine import gemm_float
 
 __all__ = ["PRECISIONS", "float_activation_range", "matmul", "products_exact", "round_to_precision"]
@@ -91,6 +91,7 @@ def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=
     Returns:
         float32 [..., M, N].
     """
+    host_only(OP, device)
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise invalid(OP, "precision", f"one of {PRECISIONS}", repr(precision))
     a32 = round_to_precision(OP, "a", a, precision)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import AccumulatorOverflowWarning
 from ._batching import batched_matmul
-from ._checks import integer_operand, matmul_shapes, zero_point
+from ._checks import host_only, integer_operand, matmul_shapes, zero_point
 from ._int8_engine import Epilogue, gemm_int8
 
 __all__ = ["matmul_integer"]
@@ -59,6 +59,7 @@ def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.n
         int32 array [..., M, N]. Sums are exact; beyond int32 they wrap modulo 2**32 (a
         :class:`AccumulatorOverflowWarning` is issued when K and the zero points allow it).
     """
+    host_only(OP, device)
     a, b, za, zb, batch, rows, depth, cols = prepare(OP, a, b, a_zero_point, b_zero_point)
     epilogue = Epilogue(bias=np.zeros(cols, np.int32))
     return batched_matmul(a, b, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), np.int32)

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import describe, invalid, wrong_dtype
 from ..numerics import QParams
 from ._batching import batched_matmul
-from ._checks import int32_bias, integer_operand
+from ._checks import host_only, int32_bias, integer_operand
 from ._int8_engine import gemm_int8
 from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul_integer import prepare
@@ -50,6 +50,7 @@ def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=No
         activation: None, "relu", "relu6" or a real (lo, hi): a clamp in the output domain.
         mode: "float", "fixed_point" or "fixed_point_single" (see :func:`requantize`).
     """
+    host_only(OP, device)
     a_arr = integer_operand(OP, "a", a)
     b_arr = integer_operand(OP, "b", b)
     a_qp = _operand_qparams("a", a_qp, a_arr.dtype, None)

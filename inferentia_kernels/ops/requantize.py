@@ -8,6 +8,7 @@ from ..errors import describe, invalid, wrong_dtype
 from ..kernels.requantize import requantize_i32
 from ..numerics import QParams
 from . import _tiles
+from ._checks import host_only
 from ._requant_params import requant_epilogue
 
 __all__ = ["requantize"]
@@ -37,6 +38,7 @@ def requantize(acc, multiplier, y_qp: QParams, *, mode: str = "float", activatio
     ``activation`` (None, "relu", "relu6" or a real (lo, hi)) narrows the clamp in the output
     domain. Returns an array of ``acc``'s shape.
     """
+    host_only(OP, device)
     array = np.asarray(acc)
     if array.dtype != np.int32:
         raise wrong_dtype(OP, "acc", "an int32 array", describe(array))
