@@ -94,7 +94,31 @@ def _demo(args: argparse.Namespace) -> int:
     acc = ik.ops.matmul_integer(q_act, q_w, act_qp.zero_point, per_channel.zero_point)
     exact = (q_act.astype(np.int64) - int(act_qp.zero_point)) @ (q_w.astype(np.int64) - per_channel.zero_point)
     print(f"int32 accumulators equal to int64 numpy: {np.array_equal(acc, exact)}")
+
+    _section("BF16 and FP16 matmul (FP32 accumulation in the tensor engine's order) vs FP32 numpy")
+    for precision in ("bf16", "fp16"):
+        print(f"{precision}:")
+        print(ik.compare(reference, ik.ops.matmul(activations, weights, precision=precision)))
+
+    _demo_convolution(ik, rng)
     return 0
+
+
+def _demo_convolution(ik, rng) -> None:
+    """A 3x3 convolution in INT8 and BF16 against FP32 numpy (im2col, then numpy's matmul)."""
+    _section("3x3 convolution (8 x 32 x 28 x 28 -> 64 channels, pad 1): INT8 and BF16 vs FP32 numpy")
+    x = rng.standard_normal((8, 32, 28, 28)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) * 0.06).astype(np.float32)
+    patches = ik.ops.im2col(x, (3, 3), padding=1)  # [N, C*9, 28*28]: the same values the ops gather
+    reference = np.matmul(w.reshape(64, -1), patches).reshape(8, 64, 28, 28)
+    x_qp = ik.calibrate(x, dtype=np.uint8)
+    w_qp = ik.calibrate(w, symmetric=True, axis=0)
+    y_qp = ik.calibrate(reference, dtype=np.uint8)
+    q_y = ik.ops.qlinear_conv(ik.quantize(x, x_qp), x_qp, ik.quantize(w, w_qp), w_qp, y_qp, padding=1)
+    print("INT8 qlinear_conv (uint8 activations, per-channel int8 weights):")
+    print(ik.compare(reference, ik.dequantize(q_y, y_qp)))
+    print("BF16 conv2d:")
+    print(ik.compare(reference, ik.ops.conv2d(x, w, padding=1, precision="bf16")))
 
 
 def _parser() -> argparse.ArgumentParser:
