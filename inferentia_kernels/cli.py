@@ -39,8 +39,8 @@ def _info(args: argparse.Namespace) -> int:
     if args.asm:
         from inferentia_kernels.kernels.asm import HOT_LOOPS, hot_loop
 
-        for name, (kernel, example) in HOT_LOOPS.items():
-            rows.append((name, " ".join(hot_loop(kernel, *example()))))
+        for name, (kernel, example, containing) in HOT_LOOPS.items():
+            rows.append((name, " ".join(hot_loop(kernel, *example(), containing=containing))))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def loop(name: str) -> set[str]:
-    kernel, example = HOT_LOOPS[name]
-    return set(hot_loop(kernel, *example()))
+    kernel, example, containing = HOT_LOOPS[name]
+    return set(hot_loop(kernel, *example(), containing=containing))
 
 
 def test_int8_microkernel_uses_a_multiply_add_instruction():
@@ -27,7 +27,9 @@ def test_int8_microkernel_uses_a_multiply_add_instruction():
     assert "vpmulld" not in instructions, instructions
 
 
-def test_float_loop_is_packed_and_never_fused():
-    instructions = loop("float GEMM, hardware order (gemm_f32_tile)")
-    assert {"vmulps", "vaddps"} <= instructions, instructions
-    assert not any(op.startswith("vfmadd") for op in instructions), instructions
+def test_float_loop_rounds_products_unless_they_are_exact():
+    rounded = loop("float GEMM, products rounded (fp32)")
+    assert {"vmulps", "vaddps"} <= rounded, rounded
+    assert not any(op.startswith("vfmadd") for op in rounded), rounded
+    fused = loop("float GEMM, exact products fused (bf16/fp16)")
+    assert any(op.startswith("vfmadd") and op.endswith("ps") for op in fused), fused

@@ -2,7 +2,7 @@
 
 ``hot_loop(kernel, *args)`` compiles a fresh, uncached copy of ``kernel`` for the argument types
 of ``args`` (numba does not show the assembly of cached code) and returns the mnemonics of the
-innermost loop with the most SIMD arithmetic: a GEMM's hot loop. ``HOT_LOOPS`` lists
+innermost loop with the most SIMD multiplications: a GEMM's hot loop. ``HOT_LOOPS`` lists
 the package's main loops with small example arguments; ``inferentia-kernels info --asm`` prints
 them, and ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` select another target (e.g. an AVX2-only CPU).
 """
@@ -20,14 +20,16 @@ from .jit import OPTIONS
 
 __all__ = ["HOT_LOOPS", "hot_loop"]
 
-#: Packed (SIMD) integer or float arithmetic: vpdpwssd, vpmaddwd, vpaddd, vmulps, vfmadd231ps, ...
-_PACKED_ARITHMETIC = re.compile(r"^v(p\w*(mul|madd|dp|add)\w*|\w*(mul|add)\w*p[sd])$")
+#: Packed (SIMD) multiplications: vpdpwssd, vpdpbusd, vpmaddwd, vpmulld, vmulps, vfmadd231ps, ...
+_PACKED_MULTIPLY = re.compile(r"^v(p\w*(mul|madd|dp)\w*|\w*(mul|fmadd)\w*p[sd])$")
 _LABEL = re.compile(r"^\.?LBB\d+_\d+:")
 
 
-def hot_loop(kernel, *args) -> tuple[str, ...]:
+def hot_loop(kernel, *args, containing: str = "") -> tuple[str, ...]:
     """Sorted mnemonics of the innermost loop (a basic block that branches back to itself) of
-    ``kernel``, compiled for ``args``, with the most packed (SIMD) arithmetic instructions."""
+    ``kernel``, compiled for ``args``, with the most packed (SIMD) multiplications; with
+    ``containing``, only loops with an instruction starting with it count (a function can hold
+    several versions of a loop, e.g. fused and unfused)."""
     fresh = numba.njit(**{**OPTIONS, "cache": False})(kernel.py_func)
     signature = tuple(numba.typeof(arg) for arg in args)
     fresh.compile(signature)
@@ -40,10 +42,10 @@ def hot_loop(kernel, *args) -> tuple[str, ...]:
             mnemonic, *operands = line.split()
             block.append(mnemonic)
             if mnemonic.startswith("j"):
-                if operands and operands[0] == label:
+                if operands and operands[0] == label and any(op.startswith(containing) for op in block):
                     loops.append(block)
                 label, block = None, []
-    best = max(loops, key=lambda ops: sum(bool(_PACKED_ARITHMETIC.match(op)) for op in ops), default=[])
+    best = max(loops, key=lambda ops: sum(bool(_PACKED_MULTIPLY.match(op)) for op in ops), default=[])
     return tuple(sorted(set(best)))
 
 
@@ -70,9 +72,10 @@ def _float_gemm_args():
             np.zeros((n, n), np.float32))
 
 
-#: name -> (kernel, example arguments)
+#: name -> (kernel, example arguments, an instruction the loop must contain)
 HOT_LOOPS = {
-    "INT8 GEMM microkernel (gemm_u8s8_tile)": (gemm_u8s8_tile, _int8_gemm_args),
-    "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args),
-    "float GEMM, hardware order (gemm_f32_tile)": (gemm_f32_tile, _float_gemm_args),
+    "INT8 GEMM microkernel (gemm_u8s8_tile)": (gemm_u8s8_tile, _int8_gemm_args, ""),
+    "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args, ""),
+    "float GEMM, products rounded (fp32)": (gemm_f32_tile, _float_gemm_args, "vmulp"),
+    "float GEMM, exact products fused (bf16/fp16)": (gemm_f32_tile, _float_gemm_args, "vfmadd"),
 }

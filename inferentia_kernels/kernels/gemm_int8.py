@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import kernel
-from .requantize import requantize_value
+from .requantize import FLOAT, requantize_float, requantize_value
 
 __all__ = ["MICRO_COLS", "MICRO_ROWS", "STORE_INT32", "gemm_rows_tile", "gemm_u8s8_tile", "pack_a", "pack_b"]
 
@@ -81,17 +81,35 @@ def _store(acc, i, j, bias, mode, multipliers, quantized_multipliers, shifts, y_
 
 
 @kernel(inline="always")
-def _finish(raw, i, j, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
-            multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
-    """Zero-point correction of one packed-product sum, then :func:`_store`."""
-    zb = b_zero_points[j]
-    acc = np.int32(
-        raw
-        - np.int32(a_zero_point * col_sums[j])
-        - np.int32(zb * row_sums[i])
-        + np.int32(np.int32(depth * a_zero_point) * zb)
-    )
-    _store(acc, i, j, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out)
+def _finish_row(raw, r, width, i, j0, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
+                multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out):
+    """out[i, j0:j0 + width] from the packed-product sums ``raw[r, :width]``:
+    ``raw - za * colsum[j] - zb[j] * rowsum[i] + K * za * zb[j] + bias[j]`` in wrapping int32, then
+    store (mode 0) or requantize; ``raw[r]`` is overwritten.
+
+    The mode is tested once per row so that the int32 and float loops vectorise. Column indices
+    are unsigned: numba then omits its negative-index check, which would otherwise turn the
+    loads into gathers (and slicing instead costs two atomic reference-count updates a view)."""
+    row_term = row_sums[i]
+    depth_za = np.int32(depth * a_zero_point)
+    first = np.uint64(j0)
+    for c in range(width):
+        j = first + np.uint64(c)
+        zb = b_zero_points[j]
+        raw[r, c] = np.int32(raw[r, c] - np.int32(a_zero_point * col_sums[j]) - np.int32(zb * row_term)
+                             + np.int32(depth_za * zb) + bias[j])
+    if mode == STORE_INT32:
+        for c in range(width):
+            out[i, first + np.uint64(c)] = raw[r, c]
+    elif mode == FLOAT:
+        for c in range(width):
+            j = first + np.uint64(c)
+            out[i, j] = requantize_float(raw[r, c], multipliers[j], y_zero_point, low, high)
+    else:
+        for c in range(width):
+            j = first + np.uint64(c)
+            out[i, j] = requantize_value(raw[r, c], mode, np.float32(0), quantized_multipliers[j], shifts[j],
+                                         y_zero_point, low, high)
 
 
 @kernel
@@ -160,8 +178,7 @@ def gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, a_zero_point, b_zero_
                 stripe[3, t + 3] = c33
             # The epilogue runs on the 4 x col_block sums while they are in L1.
             for r in range(min(4, rows - i)):
-                for t in range(min(je, cols) - jb):
-                    _finish(stripe[r, t], i + r, jb + t, depth, row_sums, col_sums, a_zero_point,
+                _finish_row(stripe, r, min(je, cols) - jb, i + r, jb, depth, row_sums, col_sums, a_zero_point,
                             b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts,
                             y_zero_point, low, high, out)
 
