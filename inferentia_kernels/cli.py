@@ -18,11 +18,19 @@ def _info(args: argparse.Namespace) -> int:
     import ml_dtypes
     import numba
     from llvmlite import binding
+    from numba.core.errors import TypingError
 
     import inferentia_kernels as ik
     from inferentia_kernels.kernels.target import KERNEL_FEATURES, jit_cpu_features, jit_cpu_name, numba_cache_location
 
+    from inferentia_kernels.kernels.isa import ENVIRONMENT_VARIABLE, available_paths
+    from inferentia_kernels.ops._int8_engine import active_path
+
     features = jit_cpu_features()
+    try:
+        path = active_path()
+    except (RuntimeError, ValueError) as error:
+        path = f"none: {error}"
     rows = [
         ("inferentia-kernels", ik.__version__),
         ("python", platform.python_version()),
@@ -33,6 +41,8 @@ def _info(args: argparse.Namespace) -> int:
         ("ml_dtypes", ml_dtypes.__version__),
         ("JIT target CPU", jit_cpu_name()),
         ("CPU features", " ".join(f"{name}{'+' if name in features else '-'}" for name in KERNEL_FEATURES)),
+        ("INT8 path", f"{path} (available: {', '.join(available_paths())}; "
+                      f"{ENVIRONMENT_VARIABLE}={os.environ.get(ENVIRONMENT_VARIABLE, 'auto')})"),
         ("threads", f"{os.cpu_count()} host CPUs, numba {numba.config.NUMBA_NUM_THREADS} threads"),
         ("numba cache", numba_cache_location()),
     ]
@@ -40,7 +50,12 @@ def _info(args: argparse.Namespace) -> int:
         from inferentia_kernels.kernels.asm import HOT_LOOPS, hot_loop
 
         for name, (kernel, example, containing) in HOT_LOOPS.items():
-            rows.append((name, " ".join(hot_loop(kernel, *example(), containing=containing))))
+            try:
+                listing = " ".join(hot_loop(kernel, *example(), containing=containing))
+            except TypingError as error:  # an ISA-specific kernel the JIT target cannot compile
+                reason = [line.strip() for line in str(error).splitlines() if "lacks" in line]
+                listing = "not compiled: " + (reason[0] if reason else "the JIT target cannot compile it")
+            rows.append((name, listing))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

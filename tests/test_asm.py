@@ -7,6 +7,7 @@ import platform
 import pytest
 
 from inferentia_kernels.kernels.asm import HOT_LOOPS, hot_loop
+from inferentia_kernels.kernels.isa import available_paths
 from inferentia_kernels.kernels.target import jit_cpu_features
 
 pytestmark = pytest.mark.skipif(
@@ -33,3 +34,11 @@ def test_float_loop_rounds_products_unless_they_are_exact():
     assert not any(op.startswith("vfmadd") for op in rounded), rounded
     fused = loop("float GEMM, exact products fused (bf16/fp16)")
     assert any(op.startswith("vfmadd") and op.endswith("ps") for op in fused), fused
+
+
+@pytest.mark.skipif("vnni" not in available_paths(), reason="the JIT target has no AVX-512 VNNI")
+def test_vnni_microkernel_is_a_register_resident_vpdpbusd_loop():
+    instructions = loop("INT8 VNNI microkernel (gemm_vnni_tile)")
+    assert "vpdpbusd" in instructions, instructions
+    assert instructions <= {"addq", "decq", "incq", "subq", "cmpq", "jne", "vmovdqu64", "vpbroadcastd", "vpdpbusd"}, (
+        "the loop should only load B, broadcast A and multiply-add (no spills)", instructions)

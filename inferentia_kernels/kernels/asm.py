@@ -17,6 +17,7 @@ import numpy as np
 from .gemm_float import gemm_f32_tile
 from .gemm_int8 import gemm_rows_tile, gemm_u8s8_tile
 from .jit import OPTIONS
+from .vnni import MR, NR, gemm_vnni_tile
 
 __all__ = ["HOT_LOOPS", "hot_loop"]
 
@@ -57,6 +58,13 @@ def _int8_gemm_args():
             n, n, 0, n, 0, n, 16, np.zeros((4, 16), np.int32), np.zeros((n, n), np.int32))
 
 
+def _vnni_args():
+    zeros_i = np.zeros(NR, np.int32)
+    return (np.zeros(MR * 16, np.uint8), np.zeros(NR * 16, np.int8), 16, np.zeros(MR, np.int32), zeros_i,
+            np.int32(0), zeros_i, zeros_i, 0, np.zeros(NR, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0),
+            np.int32(0), MR, NR, 0, MR, 0, NR, np.zeros((MR, NR), np.int32), np.zeros((MR, NR), np.int32))
+
+
 def _int8_rows_args():
     n = 16
     zeros_i = np.zeros(n, np.int32)
@@ -75,6 +83,7 @@ def _float_gemm_args():
 #: name -> (kernel, example arguments, an instruction the loop must contain)
 HOT_LOOPS = {
     "INT8 GEMM microkernel (gemm_u8s8_tile)": (gemm_u8s8_tile, _int8_gemm_args, ""),
+    "INT8 VNNI microkernel (gemm_vnni_tile)": (gemm_vnni_tile, _vnni_args, ""),
     "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args, ""),
     "float GEMM, products rounded (fp32)": (gemm_f32_tile, _float_gemm_args, "vmulp"),
     "float GEMM, exact products fused (bf16/fp16)": (gemm_f32_tile, _float_gemm_args, "vfmadd"),

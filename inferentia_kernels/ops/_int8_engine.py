@@ -8,6 +8,10 @@ Two drivers share the packed weights and the tile kernel:
 * :func:`gemm_int8_row_chunks` (convolution): B is packed once; chunks of output rows are the
   tiles and each chunk's thread produces its rows of A (e.g. gathers patches) into a bounded
   buffer, so the whole A is never materialised.
+
+The packing layouts and the tile kernel come from a backend: ``_Portable`` (compiler-vectorised,
+every host) or ``_Vnni`` (AVX-512 VNNI), chosen once by ``kernels.isa.select_path``. Both produce
+the same raw sums and share the epilogue, so results are identical.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels import vnni
 from ..kernels.gemm_int8 import MICRO_ROWS, STORE_INT32, gemm_rows_tile, gemm_u8s8_tile, pack_a, pack_b
+from ..kernels.isa import select_path
 from . import _tiles
 
-__all__ = ["Epilogue", "gemm_int8", "gemm_int8_row_chunks"]
+__all__ = ["Epilogue", "active_path", "gemm_int8", "gemm_int8_row_chunks"]
 
 #: Bytes of A rows a row chunk may hold (per thread).
 CHUNK_BYTES = 256 * 1024
@@ -50,8 +56,74 @@ class Epilogue:
         return zeros_f, q, s
 
 
-def _round4(n: int) -> int:
-    return -(-n // 4) * 4
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+class _Portable:
+    """4 x 4 microkernel; A [M4, K] uint8 and B [N4, K] int8 with K contiguous."""
+
+    name = "portable"
+    rows = 4  # row multiple of packed A
+    cols = 4  # column multiple of packed B
+
+    def new_a(self, rows: int, depth: int) -> np.ndarray:
+        return np.zeros((rows, depth), np.uint8)
+
+    def pack_a(self, a, flip, packed, row_sums) -> None:
+        pack_a(a, flip, packed, row_sums)
+
+    def new_b(self, cols: int, depth: int) -> np.ndarray:
+        return np.zeros((cols, depth), np.int8)
+
+    def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
+        pack_b(b, flip, col_lo, col_hi, packed, col_sums)
+
+    def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+        # Columns of packed B reused from L2: about 256 KiB, a multiple of 4.
+        col_block = max(4, min(_tiles.N_TILE, (256 * 1024 // max(product.depth, 1)) // 4 * 4))
+        gemm_u8s8_tile(a_packed, product.packed, row_sums, *product.kernel_arguments(), rows, product.cols,
+                       row_lo, row_hi, col_lo, col_hi, col_block, np.empty((4, col_block), np.int32), out)
+
+
+class _Vnni:
+    """6 x 64 ``vpdpbusd`` microkernel on VNNI-layout packed A and B (``kernels/vnni.py``)."""
+
+    name = "vnni"
+    rows = vnni.MR
+    cols = vnni.NR
+
+    def new_a(self, rows: int, depth: int) -> np.ndarray:
+        return np.zeros(rows * _round_up(depth, 4), np.uint8)
+
+    def pack_a(self, a, flip, packed, row_sums) -> None:
+        vnni.pack_a_vnni(a, flip, 0, a.shape[0], packed, row_sums)
+
+    def new_b(self, cols: int, depth: int) -> np.ndarray:
+        return np.zeros(cols * _round_up(depth, 4), np.int8)
+
+    def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
+        vnni.pack_b_vnni(b, flip, col_lo, col_hi, packed, col_sums)
+
+    def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+        vnni.gemm_vnni_tile(a_packed, product.packed, product.depth, row_sums, *product.kernel_arguments(), rows,
+                            product.cols, row_lo, row_hi, col_lo, col_hi, np.empty((vnni.MR, vnni.NR), np.int32), out)
+
+
+_BACKENDS = {"portable": _Portable(), "vnni": _Vnni()}
+_active: _Portable | _Vnni | None = None
+
+
+def _backend() -> _Portable | _Vnni:
+    global _active
+    if _active is None:
+        _active = _BACKENDS[select_path()]
+    return _active
+
+
+def active_path() -> str:
+    """The INT8 path in use ("vnni" or "portable"), chosen on first use."""
+    return _backend().name
 
 
 def _a_flip(dtype: np.dtype) -> np.uint8:
@@ -59,38 +131,40 @@ def _a_flip(dtype: np.dtype) -> np.uint8:
 
 
 class _Product:
-    """B [K, N] (int8/uint8) packed as signed bytes, with everything the tile kernel needs."""
+    """B [K, N] (int8/uint8) packed by the backend as signed bytes, with what the tile kernels need."""
 
-    def __init__(self, b: np.ndarray, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
+    def __init__(self, backend, b: np.ndarray, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
                  epilogue: Epilogue, pack_now: bool):
         depth, cols = b.shape
+        self.backend = backend
         self.b, self.depth, self.cols = b, depth, cols
-        self.cols4 = _round4(cols)
+        padded = _round_up(cols, backend.cols)
+        self.padded_cols = padded
         self.b_flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
         self.a_flip = _a_flip(a_dtype)
         self.za = np.int32(a_zero_point + (128 if a_dtype == np.int8 else 0))
-        self.zb = np.zeros(self.cols4, np.int32)
+        self.zb = np.zeros(padded, np.int32)
         self.zb[:cols] = b_zero_points - (128 if b.dtype == np.uint8 else 0)
-        self.bias = np.zeros(self.cols4, np.int32)
+        self.bias = np.zeros(padded, np.int32)
         self.bias[:cols] = epilogue.bias
-        self.multipliers, self.quantized, self.shifts = (np.resize(x, self.cols4) for x in epilogue.arrays(cols))
+        self.multipliers, self.quantized, self.shifts = (np.resize(x, padded) for x in epilogue.arrays(cols))
         self.epilogue = epilogue
-        self.packed = np.zeros((self.cols4, depth), np.int8)
-        self.col_sums = np.zeros(self.cols4, np.int32)
-        # Columns of packed B reused from L2: about 256 KiB, a multiple of 4.
-        self.col_block = max(4, min(_tiles.N_TILE, (256 * 1024 // max(depth, 1)) // 4 * 4))
+        self.packed = backend.new_b(padded, depth)
+        self.col_sums = np.zeros(padded, np.int32)
         if pack_now:
             self.pack(0, cols)
 
     def pack(self, col_lo: int, col_hi: int) -> None:
-        pack_b(self.b, self.b_flip, col_lo, min(col_hi, self.cols), self.packed, self.col_sums)
+        self.backend.pack_b(self.b, self.b_flip, col_lo, min(col_hi, self.cols), self.packed, self.col_sums)
+
+    def kernel_arguments(self) -> tuple:
+        """The tile kernels' arguments from ``col_sums`` to ``high``."""
+        e = self.epilogue
+        return (self.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized, self.shifts,
+                np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
 
     def tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        e = self.epilogue
-        gemm_u8s8_tile(a_packed, self.packed, row_sums, self.col_sums, self.za, self.zb, self.bias, e.mode,
-                       self.multipliers, self.quantized, self.shifts, np.int32(e.zero_point), np.int32(e.low),
-                       np.int32(e.high), rows, self.cols, row_lo, row_hi, col_lo, col_hi, self.col_block,
-                       np.empty((4, self.col_block), np.int32), out)
+        self.backend.tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out)
 
 
 def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np.ndarray,
@@ -104,12 +178,13 @@ def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np
     if rows < MICRO_ROWS:
         _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out)
         return out
-    rows4 = _round4(rows)
-    tiles, column_strips = _tiles.plan_tiles(rows4, _round4(cols))
-    product = _Product(b, a.dtype, a_zero_point, b_zero_points, epilogue, pack_now=not column_strips)
-    a_packed = np.zeros((rows4, depth), np.uint8)
-    row_sums = np.zeros(rows4, np.int32)
-    pack_a(a, product.a_flip, a_packed, row_sums)
+    backend = _backend()
+    padded_rows = _round_up(rows, backend.rows)
+    tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows)
+    product = _Product(backend, b, a.dtype, a_zero_point, b_zero_points, epilogue, pack_now=not column_strips)
+    a_packed = backend.new_a(padded_rows, depth)
+    row_sums = np.zeros(padded_rows, np.int32)
+    backend.pack_a(a, product.a_flip, a_packed, row_sums)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi, col_lo, col_hi = tile
@@ -153,16 +228,18 @@ def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows:
     depth, cols = b.shape
     if rows == 0 or cols == 0:
         return
-    product = _Product(b, a_dtype, a_zero_point, b_zero_points, epilogue, pack_now=True)
+    backend = _backend()
+    product = _Product(backend, b, a_dtype, a_zero_point, b_zero_points, epilogue, pack_now=True)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi = tile[0], tile[1]
         buffer = np.empty((row_hi - row_lo, depth), a_dtype)
         fill_rows(row_lo, buffer)
-        a_packed = np.zeros((_round4(row_hi - row_lo), depth), np.uint8)
-        row_sums = np.zeros(a_packed.shape[0], np.int32)
-        pack_a(buffer, product.a_flip, a_packed, row_sums)
-        product.tile(a_packed, row_sums, row_hi - row_lo, 0, a_packed.shape[0], 0, product.cols4,
+        padded_rows = _round_up(row_hi - row_lo, backend.rows)
+        a_packed = backend.new_a(padded_rows, depth)
+        row_sums = np.zeros(padded_rows, np.int32)
+        backend.pack_a(buffer, product.a_flip, a_packed, row_sums)
+        product.tile(a_packed, row_sums, row_hi - row_lo, 0, padded_rows, 0, product.padded_cols,
                      out_rows(row_lo, row_hi))
 
     _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // max(depth, 1), cols))

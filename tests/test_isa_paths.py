@@ -1,0 +1,171 @@
+"""INT8 paths: selection from the JIT target, every available path bit-exact, no crash when a
+path is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import inferentia_kernels as ik
+from inferentia_kernels.kernels import isa
+from inferentia_kernels.kernels.target import jit_cpu_features
+from inferentia_kernels.ops import _int8_engine
+from inferentia_kernels.reference import conv as ref_conv
+from inferentia_kernels.reference import requantize as ref_rq
+from inferentia_kernels.reference.matmul_integer import matmul_integer as ref_matmul_integer
+
+PATHS = isa.available_paths()
+HAS_VNNI = "vnni" in PATHS
+
+
+@pytest.fixture(params=PATHS)
+def path(request, monkeypatch):
+    monkeypatch.setattr(_int8_engine, "_active", _int8_engine._BACKENDS[request.param])
+    return request.param
+
+
+def random_int8(rng, dtype, shape):
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max + 1, shape, dtype=dtype)
+
+
+# M around both microkernels' heights (4, 6), N around their widths (4, 64) and the 128-column
+# strips, K around the VNNI quad (4) and values where padding matters.
+SHAPES = [(1, 1, 1), (4, 3, 5), (5, 5, 63), (6, 4, 64), (7, 9, 65), (12, 130, 129), (13, 257, 200), (33, 1000, 17)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("a_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
+@pytest.mark.parametrize("b_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
+def test_matmul_integer_bit_exact_on_every_path(path, shape, a_dtype, b_dtype):
+    rng = np.random.default_rng(hash((shape, a_dtype, b_dtype)) % 2**32)
+    m, k, n = shape
+    a, b = random_int8(rng, a_dtype, (m, k)), random_int8(rng, b_dtype, (k, n))
+    za = int(random_int8(rng, a_dtype, ()))
+    zb = random_int8(rng, b_dtype, (n,))
+    np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, za, zb), ref_matmul_integer(a, b, za, zb))
+
+
+def test_extreme_values_and_wraparound_on_every_path(path):
+    k = 40_000  # |acc| can exceed 2**31: both paths wrap exactly like the reference
+    a = np.full((6, k), 255, np.uint8)
+    b = np.full((k, 64), -128, np.int8)
+    with pytest.warns(ik.errors.AccumulatorOverflowWarning):
+        got = ik.ops.matmul_integer(a, b, 0, 127)
+    np.testing.assert_array_equal(got, ref_matmul_integer(a, b, 0, np.full(64, 127, np.int8)))
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed_point", "fixed_point_single"])
+def test_qlinear_matmul_every_mode_on_every_path(path, mode):
+    rng = np.random.default_rng(7)
+    a, b = random_int8(rng, np.uint8, (2, 11, 70)), random_int8(rng, np.int8, (70, 130))
+    a_qp = ik.QParams(0.02, 131, np.uint8)
+    b_qp = ik.QParams(rng.uniform(0.001, 0.01, 130).astype(np.float32), 0, np.int8, axis=-1)
+    y_qp = ik.QParams(0.4, -5, np.int8)
+    bias = rng.integers(-3000, 3000, 130).astype(np.int32)
+    got = ik.ops.qlinear_matmul(a, a_qp, b, b_qp, y_qp, bias=bias, mode=mode, activation="relu")
+    low, high = int(y_qp.zero_point), 127
+    expected = ref_rq.qlinear_matmul(a, a_qp.scale, 131, b, b_qp.scale, 0, y_qp.scale, -5, np.int8, bias=bias,
+                                     mode=mode, activation_range=(low, high))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_conv_integer_on_every_path(path):
+    rng = np.random.default_rng(3)
+    x, w = random_int8(rng, np.uint8, (2, 6, 9, 8)), random_int8(rng, np.int8, (70, 3, 3, 2))
+    got = ik.ops.conv_integer(x, w, 17, 3, stride=(2, 1), padding=(1, 0, 2, 1), groups=2)
+    np.testing.assert_array_equal(got, ref_conv.conv_integer(x, w, 17, 3, (2, 1), (1, 0, 2, 1), (1, 1), 2))
+
+
+def test_auto_picks_the_fastest_available_path():
+    assert isa.select_path("auto") == PATHS[0]
+    assert isa.select_path("portable") == "portable"
+
+
+def test_selection_respects_the_jit_target(monkeypatch):
+    monkeypatch.setattr(isa, "jit_cpu_features", lambda: frozenset({"avx2", "avx512f", "avx512bw"}))
+    assert isa.available_paths() == ("portable",)
+    assert isa.select_path("auto") == "portable"
+    with pytest.raises(RuntimeError, match="INFERENTIA_KERNELS_ISA=vnni: the JIT target .* lacks avx512vnni"):
+        isa.select_path("vnni")
+
+
+def test_unknown_path_is_a_clear_error():
+    with pytest.raises(ValueError, match="INFERENTIA_KERNELS_ISA must be one of auto, vnni, portable, got 'amx'"):
+        isa.select_path("amx")
+
+
+def _host_features_without_vnni() -> str:
+    from numba.core import codegen
+
+    items = codegen.get_host_cpu_features().split(",")
+    return ",".join("-" + item[1:] if item[1:] in ("avx512vnni", "avxvnni") else item for item in items)
+
+
+def _run(code: str, tmp_path, **environment) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache"), **environment}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.skipif("avx512f" not in jit_cpu_features(), reason="needs an AVX-512 host to hide VNNI from")
+def test_a_target_without_vnni_imports_dispatches_and_computes(tmp_path):
+    result = _run(
+        """
+        import numpy as np, inferentia_kernels as ik
+        from inferentia_kernels.ops._int8_engine import active_path
+        from inferentia_kernels.kernels.target import jit_cpu_features
+        from inferentia_kernels.reference.matmul_integer import matmul_integer
+        a = np.arange(-60, 60, dtype=np.int8).reshape(8, 15)
+        b = np.arange(150, dtype=np.uint8).reshape(15, 10)
+        assert np.array_equal(ik.ops.matmul_integer(a, b, 3, 7), matmul_integer(a, b, 3, 7))
+        print(active_path(), "avx512vnni" in jit_cpu_features())
+        """,
+        tmp_path,
+        NUMBA_CPU_FEATURES=_host_features_without_vnni(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["portable", "False"]
+
+
+@pytest.mark.skipif("avx512f" not in jit_cpu_features(), reason="needs an AVX-512 host to hide VNNI from")
+def test_forcing_a_missing_path_is_an_error_not_a_crash(tmp_path):
+    result = _run(
+        """
+        import numpy as np, inferentia_kernels as ik
+        ik.ops.matmul_integer(np.ones((8, 8), np.int8), np.ones((8, 8), np.int8))
+        """,
+        tmp_path,
+        NUMBA_CPU_FEATURES=_host_features_without_vnni(),
+        INFERENTIA_KERNELS_ISA="vnni",
+    )
+    assert result.returncode == 1, (result.returncode, result.stderr)  # a Python exception, not SIGABRT
+    assert "RuntimeError: INFERENTIA_KERNELS_ISA=vnni: the JIT target" in result.stderr
+
+
+@pytest.mark.skipif("avx512f" not in jit_cpu_features(), reason="needs an AVX-512 host to hide VNNI from")
+def test_the_vnni_kernel_refuses_to_compile_for_a_target_without_vnni(tmp_path):
+    result = _run(
+        """
+        import numpy as np
+        from numba.core.errors import TypingError
+        from inferentia_kernels.kernels import vnni
+        try:
+            vnni.gemm_vnni_tile(np.zeros(96, np.uint8), np.zeros(1024, np.int8), 4, np.zeros(6, np.int32),
+                                np.zeros(64, np.int32), np.int32(0), np.zeros(64, np.int32), np.zeros(64, np.int32),
+                                0, np.zeros(64, np.float32), np.zeros(64, np.int32), np.zeros(64, np.int32),
+                                np.int32(0), np.int32(0), np.int32(0), 6, 64, 0, 6, 0, 64,
+                                np.zeros((6, 64), np.int32), np.zeros((6, 64), np.int32))
+        except TypingError as error:
+            print("refused:", "lacks ['avx512vnni']" in str(error))
+        """,
+        tmp_path,
+        NUMBA_CPU_FEATURES=_host_features_without_vnni(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "refused: True"
