@@ -114,8 +114,7 @@ def pack_a_vnni(a, flip, row_lo, row_hi, packed, row_sums):
     depth = a.shape[1]
     quads = (depth + 3) // 4
     for i in range(row_lo, row_hi):
-        block, r = divmod(i, MR)
-        base = block * quads * MR * 4 + r * 4
+        base = (i // MR) * quads * MR * 4 + (i % MR) * 4
         total = np.int32(0)
         for k in range(depth):
             value = np.uint8(np.uint8(a[i, k]) ^ flip)
@@ -127,18 +126,24 @@ def pack_a_vnni(a, flip, row_lo, row_hi, packed, row_sums):
 @kernel
 def pack_b_vnni(b, flip, col_lo, col_hi, packed, col_sums):
     """Columns [col_lo, col_hi) of B [K, N] into ``packed`` (flat int8, VNNI B layout, zero-padded),
-    and their sums. ``col_lo`` is a multiple of NR. Reads B row by row (contiguous)."""
+    and their sums. ``col_lo`` is a multiple of NR. For each column block and quad, 4 rows of B
+    are read contiguously and interleaved into one contiguous run of NR x 4 bytes."""
     depth = b.shape[0]
     quads = (depth + 3) // 4
-    for j in range(col_lo, col_hi):
-        col_sums[j] = 0
-    for k in range(depth):
-        row = b[k]
-        for j in range(col_lo, col_hi):
-            block, c = divmod(j, NR)
-            value = np.int8(np.uint8(row[j]) ^ flip)
-            packed[(block * quads + (k >> 2)) * NR * 4 + c * 4 + (k & 3)] = value
-            col_sums[j] = np.int32(col_sums[j] + np.int32(value))
+    for j0 in range(col_lo, col_hi, NR):
+        width = min(NR, col_hi - j0)
+        sums = col_sums[j0:j0 + width]
+        for c in range(width):
+            sums[c] = 0
+        block = packed[(j0 // NR) * quads * NR * 4:]
+        for q in range(quads):
+            run = block[q * NR * 4:(q + 1) * NR * 4]
+            for t in range(min(4, depth - 4 * q)):
+                row = b[4 * q + t, j0:j0 + width]
+                for c in range(width):
+                    value = np.int8(np.uint8(row[c]) ^ flip)
+                    run[4 * c + t] = value
+                    sums[c] = np.int32(sums[c] + np.int32(value))
 
 
 @kernel
