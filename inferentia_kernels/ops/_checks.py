@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import describe, invalid, wrong_dtype
+from ._int8_engine import Prepacked
 
 INTEGER_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
 
-def integer_operand(op: str, name: str, value) -> np.ndarray:
-    """An int8 or uint8 array with at least one dimension."""
+def integer_operand(op: str, name: str, value):
+    """An int8 or uint8 array with at least one dimension, or prepacked weights (which have
+    ``shape``, ``dtype`` and ``ndim`` like an array)."""
+    if isinstance(value, Prepacked):
+        return value
     array = np.asarray(value)
     if array.dtype not in INTEGER_DTYPES:
         raise wrong_dtype(op, name, "an int8 or uint8 array", describe(array))

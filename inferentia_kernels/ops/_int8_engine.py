@@ -16,6 +16,7 @@ the same raw sums and share the epilogue, so results are identical.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from ..kernels.gemm_int8 import MICRO_ROWS, STORE_INT32, gemm_rows_tile, gemm_u8
 from ..kernels.isa import select_path
 from . import _tiles
 
-__all__ = ["Epilogue", "active_path", "gemm_int8", "gemm_int8_row_chunks"]
+__all__ = ["Epilogue", "PackedB", "Prepacked", "active_path", "gemm_int8", "gemm_int8_row_chunks"]
 
 #: Bytes of A rows a row chunk may hold (per thread).
 CHUNK_BYTES = 256 * 1024
@@ -67,14 +68,14 @@ class _Portable:
     rows = 4  # row multiple of packed A
     cols = 4  # column multiple of packed B
 
-    def new_a(self, rows: int, depth: int) -> np.ndarray:
-        return np.zeros((rows, depth), np.uint8)
+    def a_shape(self, rows: int, depth: int) -> tuple[int, ...]:
+        return (rows, depth)
 
     def pack_a(self, a, flip, packed, row_sums) -> None:
         pack_a(a, flip, packed, row_sums)
 
-    def new_b(self, cols: int, depth: int) -> np.ndarray:
-        return np.zeros((cols, depth), np.int8)
+    def b_shape(self, cols: int, depth: int) -> tuple[int, ...]:
+        return (cols, depth)
 
     def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
         pack_b(b, flip, col_lo, col_hi, packed, col_sums)
@@ -93,14 +94,14 @@ class _Vnni:
     rows = vnni.MR
     cols = vnni.NR
 
-    def new_a(self, rows: int, depth: int) -> np.ndarray:
-        return np.zeros(rows * _round_up(depth, 4), np.uint8)
+    def a_shape(self, rows: int, depth: int) -> tuple[int, ...]:
+        return (rows * _round_up(depth, 4),)
 
     def pack_a(self, a, flip, packed, row_sums) -> None:
         vnni.pack_a_vnni(a, flip, 0, a.shape[0], packed, row_sums)
 
-    def new_b(self, cols: int, depth: int) -> np.ndarray:
-        return np.zeros(cols * _round_up(depth, 4), np.int8)
+    def b_shape(self, cols: int, depth: int) -> tuple[int, ...]:
+        return (cols * _round_up(depth, 4),)
 
     def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
         vnni.pack_b_vnni(b, flip, col_lo, col_hi, packed, col_sums)
@@ -130,70 +131,138 @@ def _a_flip(dtype: np.dtype) -> np.uint8:
     return np.uint8(0x80 if dtype == np.int8 else 0)
 
 
-class _Product:
-    """B [K, N] (int8/uint8) packed by the backend as signed bytes, with what the tile kernels need."""
+def aligned_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A zero-filled C-contiguous array whose data starts on a 64-byte (cache line) boundary."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + size].view(dtype).reshape(shape)
 
-    def __init__(self, backend, b: np.ndarray, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
-                 epilogue: Epilogue, pack_now: bool):
-        depth, cols = b.shape
-        self.backend = backend
-        self.b, self.depth, self.cols = b, depth, cols
-        padded = _round_up(cols, backend.cols)
-        self.padded_cols = padded
-        self.b_flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
+
+class PackedB:
+    """B [K, N] (int8/uint8) in a backend's packed layout (signed bytes) with its column sums.
+
+    Packed lazily by column ranges (each column strip's thread packs its own) or all at once.
+    """
+
+    def __init__(self, backend, b: np.ndarray):
+        self.backend, self.b = backend, b
+        self.dtype = b.dtype
+        self.shape = b.shape
+        self.depth, self.cols = b.shape
+        self.padded_cols = _round_up(self.cols, backend.cols)
+        self.flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
+        self.packed = aligned_zeros(backend.b_shape(self.padded_cols, self.depth), np.int8)
+        self.col_sums = np.zeros(self.padded_cols, np.int32)
+
+    def pack(self, col_lo: int, col_hi: int) -> "PackedB":
+        self.backend.pack_b(self.b, self.flip, col_lo, min(col_hi, self.cols), self.packed, self.col_sums)
+        return self
+
+
+class _Product:
+    """Packed B with the zero points and epilogue of one call: everything the tile kernels need."""
+
+    def __init__(self, weights: PackedB, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
+                 epilogue: Epilogue):
+        backend, cols, padded = weights.backend, weights.cols, weights.padded_cols
+        self.backend, self.weights = backend, weights
+        self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
         self.a_flip = _a_flip(a_dtype)
         self.za = np.int32(a_zero_point + (128 if a_dtype == np.int8 else 0))
         self.zb = np.zeros(padded, np.int32)
-        self.zb[:cols] = b_zero_points - (128 if b.dtype == np.uint8 else 0)
+        self.zb[:cols] = b_zero_points - (128 if weights.dtype == np.uint8 else 0)
         self.bias = np.zeros(padded, np.int32)
         self.bias[:cols] = epilogue.bias
         self.multipliers, self.quantized, self.shifts = (np.resize(x, padded) for x in epilogue.arrays(cols))
         self.epilogue = epilogue
-        self.packed = backend.new_b(padded, depth)
-        self.col_sums = np.zeros(padded, np.int32)
-        if pack_now:
-            self.pack(0, cols)
 
-    def pack(self, col_lo: int, col_hi: int) -> None:
-        self.backend.pack_b(self.b, self.b_flip, col_lo, min(col_hi, self.cols), self.packed, self.col_sums)
+    @property
+    def packed(self) -> np.ndarray:
+        return self.weights.packed
 
     def kernel_arguments(self) -> tuple:
         """The tile kernels' arguments from ``col_sums`` to ``high``."""
         e = self.epilogue
-        return (self.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized, self.shifts,
-                np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
+        return (self.weights.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized,
+                self.shifts, np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
 
     def tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
         self.backend.tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out)
 
 
-def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_points: np.ndarray,
-              epilogue: Epilogue) -> np.ndarray:
-    """``epilogue((a - a_zero_point) @ (b - b_zero_points))`` for 2-D int8/uint8 a [M, K], b [K, N]."""
+def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue) -> np.ndarray:
+    """``epilogue((a - a_zero_point) @ (b - b_zero_points))`` for 2-D int8/uint8 a [M, K] and b [K, N]
+    (an array, or prepacked weights from ``ops.prepack``)."""
     rows, depth = a.shape
     cols = b.shape[1]
     out = np.empty((rows, cols), dtype=epilogue.out_dtype)
     if rows == 0 or cols == 0:
         return out
     if rows < MICRO_ROWS:
-        _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out)
+        _gemm_few_rows(a, b.weights if isinstance(b, Prepacked) else b, a_zero_point, b_zero_points, epilogue, out)
         return out
     backend = _backend()
     padded_rows = _round_up(rows, backend.rows)
     tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows)
-    product = _Product(backend, b, a.dtype, a_zero_point, b_zero_points, epilogue, pack_now=not column_strips)
-    a_packed = backend.new_a(padded_rows, depth)
+    if isinstance(b, Prepacked):
+        weights, column_strips_pack = b.matrices(backend)[0], False
+    else:
+        weights, column_strips_pack = PackedB(backend, b), column_strips
+        if not column_strips:
+            weights.pack(0, cols)
+    product = _Product(weights, a.dtype, a_zero_point, b_zero_points, epilogue)
+    a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), np.uint8)
     row_sums = np.zeros(padded_rows, np.int32)
     backend.pack_a(a, product.a_flip, a_packed, row_sums)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi, col_lo, col_hi = tile
-        if column_strips:
-            product.pack(col_lo, col_hi)  # each strip's owner packs its own columns of B
+        if column_strips_pack:
+            weights.pack(col_lo, col_hi)  # each strip's owner packs its own columns of B
         product.tile(a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out)
 
     _tiles.run_tiles(run, tiles)
     return out
+
+
+class Prepacked:
+    """Integer weights packed once for the INT8 engine (returned by ``ik.ops.prepack``).
+
+    Holds a read-only copy of the weights (so later changes to the caller's array cannot make the
+    packed bytes stale) and their packed GEMM operands, one per (path, groups): a matrix [K, N] is
+    one operand; OIHW convolution weights give one [C/groups * kH * kW, O/groups] operand per group.
+    Packing happens once per key, under a lock; the buffers are 64-byte aligned.
+    """
+
+    def __init__(self, weights: np.ndarray):
+        self.weights = np.array(weights, copy=True)
+        self.weights.flags.writeable = False
+        self._packed: dict[tuple, list[PackedB]] = {}
+        self._lock = threading.Lock()
+
+    shape = property(lambda self: self.weights.shape)
+    dtype = property(lambda self: self.weights.dtype)
+    ndim = property(lambda self: self.weights.ndim)
+
+    def matrices(self, backend=None, groups: int | None = None) -> list[PackedB]:
+        """The packed GEMM operands for ``backend`` (default: the active one) and ``groups``
+        (None for a matrix)."""
+        backend = _backend() if backend is None else backend
+        key = (backend.name, groups)
+        with self._lock:
+            if key not in self._packed:
+                self._packed[key] = [PackedB(backend, b).pack(0, b.shape[1]) for b in self._gemm_operands(groups)]
+            return self._packed[key]
+
+    def _gemm_operands(self, groups: int | None) -> list[np.ndarray]:
+        if groups is None:
+            return [self.weights]
+        per_group = self.weights.shape[0] // groups
+        return [self.weights[g * per_group:(g + 1) * per_group].reshape(per_group, -1).T for g in range(groups)]
+
+    def __repr__(self) -> str:
+        return f"Prepacked(shape={self.shape}, dtype={self.dtype.name}, packed for {sorted(self._packed)})"
 
 
 def _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out) -> None:
@@ -229,14 +298,15 @@ def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows:
     if rows == 0 or cols == 0:
         return
     backend = _backend()
-    product = _Product(backend, b, a_dtype, a_zero_point, b_zero_points, epilogue, pack_now=True)
+    product = _Product(b if isinstance(b, PackedB) else PackedB(backend, b).pack(0, cols), a_dtype, a_zero_point,
+                       b_zero_points, epilogue)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi = tile[0], tile[1]
         buffer = np.empty((row_hi - row_lo, depth), a_dtype)
         fill_rows(row_lo, buffer)
         padded_rows = _round_up(row_hi - row_lo, backend.rows)
-        a_packed = backend.new_a(padded_rows, depth)
+        a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), np.uint8)
         row_sums = np.zeros(padded_rows, np.int32)
         backend.pack_a(buffer, product.a_flip, a_packed, row_sums)
         product.tile(a_packed, row_sums, row_hi - row_lo, 0, padded_rows, 0, product.padded_cols,

@@ -22,7 +22,7 @@ from ..kernels.im2col import gather_patches
 from ..numerics import QParams
 from ._checks import host_only, int32_bias, integer_operand, zero_point
 from ._float_engine import gemm_float_row_chunks
-from ._int8_engine import Epilogue, gemm_int8_row_chunks
+from ._int8_engine import Epilogue, Prepacked, gemm_int8_row_chunks
 from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul import PRECISIONS, float_activation_range, products_exact, round_to_precision
 from .matmul_integer import warn_if_accumulator_can_wrap
@@ -148,8 +148,10 @@ def _output_rows(out: np.ndarray, geo: Geometry, o_lo: int, o_hi: int):
     return view
 
 
-def _group_weights(w: np.ndarray, geo: Geometry, group: int) -> np.ndarray:
-    """Weights of one group as the GEMM's B [K, O/groups] (a view)."""
+def _group_weights(w, geo: Geometry, group: int):
+    """Weights of one group as the GEMM's B [K, O/groups] (a view, or its prepacked operand)."""
+    if isinstance(w, Prepacked):
+        return w.matrices(groups=geo.groups)[group]
     per_group = w.shape[0] // geo.groups
     return w[group * per_group : (group + 1) * per_group].reshape(per_group, geo.depth).T
 
@@ -204,7 +206,7 @@ def qlinear_conv(x, x_qp: QParams, w, w_qp: QParams, y_qp: QParams, *, bias=None
     in the accumulator's scale. Returns ``y_qp.dtype`` [N, O, Ho, Wo].
     """
     op = "qlinear_conv"
-    x_arr, w_arr = np.asarray(x), np.asarray(w)
+    x_arr, w_arr = np.asarray(x), integer_operand(op, "w", w)
     for name, qp, array in (("x_qp", x_qp, x_arr), ("w_qp", w_qp, w_arr)):
         if not isinstance(qp, QParams):
             raise wrong_dtype(op, name, "a QParams", describe(qp))

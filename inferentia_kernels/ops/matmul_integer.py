@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 
-from ..errors import AccumulatorOverflowWarning
+from ..errors import AccumulatorOverflowWarning, invalid, wrong_dtype
 from ._batching import batched_matmul
 from ._checks import host_only, integer_operand, matmul_shapes, zero_point
-from ._int8_engine import Epilogue, gemm_int8
+from ._int8_engine import Epilogue, Prepacked, gemm_int8
 
 __all__ = ["matmul_integer"]
 
@@ -38,6 +38,10 @@ def prepare(op: str, a, b, a_zero_point, b_zero_point):
     """Validated operands: (a, b, za scalar int32, zb int32 [N], batch shape, M, K, N)."""
     a = integer_operand(op, "a", a)
     b = integer_operand(op, "b", b)
+    if isinstance(a, Prepacked):
+        raise wrong_dtype(op, "a", "an int8 or uint8 array (only the weight operand b can be prepacked)", a)
+    if isinstance(b, Prepacked) and b.ndim != 2:
+        raise invalid(op, "b", "a prepacked 2-D matrix [K, N]", b)
     batch, rows, depth, cols = matmul_shapes(op, a.shape, b.shape)
     za = zero_point(op, "a_zero_point", a_zero_point, a.dtype, None)
     zb = zero_point(op, "b_zero_point", b_zero_point, b.dtype, cols)
