@@ -10,6 +10,11 @@ stores under ``machine_info["inferentia_kernels"]``), the commit, and per benchm
 statistics and ``extra_info`` (impl, kind, shape, threads, gops / gelem_per_s). Ratios compare
 implementations timed in that same run; they are throughput ratios (reference mean time / row
 mean time), so > 1 means the row is faster.
+
+Groups are told apart by their name: ``GEMM MxKxN`` (INT8, bench/test_bench_int8.py), ``float GEMM
+MxKxN`` (bench/test_bench_float.py), ``conv <layer> N=<batch>`` (bench/test_bench_conv.py, with the
+layer geometry in ``extra_info["conv"]`` and the ONNX Runtime bit-exactness check in the ORT
+benchmark's ``extra_info``); every other group is element-wise.
 """
 
 from __future__ import annotations
@@ -28,6 +33,38 @@ ORT_MMI_S8S8 = "onnxruntime MatMulInteger s8s8"
 NOISY = 0.10
 #: The shapes the GEMM targets are stated for.
 TARGET_GEMM_GROUPS = ("GEMM 1024x1024x1024", "GEMM 2048x2048x2048")
+
+#: Group prefixes of the families (bench/test_bench_int8.py, test_bench_float.py, test_bench_conv.py);
+#: every other group is element-wise (conversions, quantize, requantize).
+INT8_GEMM = "GEMM "
+FLOAT_GEMM = "float GEMM "
+CONV = "conv "
+#: The float GEMM shape the float targets are stated for, and the required fraction of numpy
+#: float32's throughput (target, stretch).
+TARGET_FLOAT_GROUP = "float GEMM 1024x1024x1024"
+FLOAT_TARGET, FLOAT_STRETCH = 0.25, 0.5
+FLOAT_IMPLS = ("ik.matmul bf16", "ik.matmul fp16", "ik.matmul fp32")
+#: Implementations of a conv group (bench/test_bench_conv.py).
+QCONV = "ik.qlinear_conv u8s8"
+QGEMM = "ik.qlinear_matmul u8s8 GEMM"
+ORT_QCONV = "onnxruntime QLinearConv u8s8"
+FCONV = "ik.conv2d bf16"
+FGEMM = "ik.matmul bf16 GEMM"
+#: Each convolution's equivalent GEMM (same multiply-adds, no patch gathering).
+CONV_GEMM = {QCONV: QGEMM, FCONV: FGEMM}
+#: Required qlinear_conv throughput as a fraction of its equivalent qlinear_matmul, for 3x3 layers.
+CONV_TARGET = 0.6
+
+
+def family(group: str) -> str:
+    """"int8", "float", "conv" or "elementwise"."""
+    if group.startswith(INT8_GEMM):
+        return "int8"
+    if group.startswith(FLOAT_GEMM):
+        return "float"
+    if group.startswith(CONV):
+        return "conv"
+    return "elementwise"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,6 +148,8 @@ def fmt_bytes(value) -> str:
 def fmt_ratio(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "–"
+    if 0 < value < 0.01:  # two significant digits, so that e.g. 0.0047× does not show as 0.00×
+        return f"{value:.2g}×"
     return f"{value:.2f}×" if value < 10 else f"{value:.1f}×"
 
 
@@ -211,11 +250,12 @@ def targets_section(run: Run) -> str:
     rows = []
 
     def add(target: str, group: str, impl: str, ref: str, need: float, *, at_least: bool = True, info: bool = False,
-            slowdown: bool = False):
+            slowdown: bool = False, stretch: bool = False, note: str = ""):
         a, b = run.get(group, impl), run.get(group, ref)
         if a is None or b is None:
             required = "–" if info else (f"≤ +{need:.0%}" if slowdown else f"≥ {need}×")
-            rows.append([target, group.replace("GEMM ", ""), "not in this run", "–", required, "missing", ""])
+            rows.append([target, group.replace("GEMM ", ""), "not in this run", "–", required,
+                         "stretch missing" if stretch else "missing", note])
             return
         if slowdown:  # time ratio - 1 (positive = slower)
             value = mean(a) / mean(b) - 1
@@ -227,12 +267,14 @@ def targets_section(run: Run) -> str:
             by_median = median(b) / median(a)
             ok = value >= need if at_least else value <= need
             shown, shown_median, required = fmt_ratio(value), fmt_ratio(by_median), f"≥ {need}×"
-        notes = [_noise_note(a, b)]
+        notes = [note, _noise_note(a, b)]
         if not slowdown and (by_median >= need) != ok:
             notes.append("median disagrees")
         if slowdown and (by_median <= need) != ok:
             notes.append("median disagrees")
         status = "info" if info else _status(value, ok)
+        if stretch and not info:
+            status = "stretch met" if ok else "stretch not met"
         rows.append([target, group.replace("GEMM ", ""), shown, shown_median, "–" if info else required, status,
                      "; ".join(n for n in notes if n)])
 
@@ -253,63 +295,222 @@ def targets_section(run: Run) -> str:
     for group in run.groups:
         if group.startswith("requantize "):
             add("requantize vs vectorized numpy", group, "ik.requantize", "numpy vectorized", 3)
+    # Float GEMM (bench/test_bench_float.py)
+    add("matmul bf16 vs numpy float32 matmul", TARGET_FLOAT_GROUP, "ik.matmul bf16", NUMPY_F32, FLOAT_TARGET)
+    add("matmul bf16 vs numpy float32 matmul (stretch)", TARGET_FLOAT_GROUP, "ik.matmul bf16", NUMPY_F32,
+        FLOAT_STRETCH, stretch=True)
+    add("matmul fp16 vs numpy float32 matmul", TARGET_FLOAT_GROUP, "ik.matmul fp16", NUMPY_F32, FLOAT_TARGET)
+    add("matmul fp16 vs numpy float32 matmul (stretch)", TARGET_FLOAT_GROUP, "ik.matmul fp16", NUMPY_F32,
+        FLOAT_STRETCH, stretch=True)
+    # Convolutions (bench/test_bench_conv.py): every 3x3 layer, at each batch size run
+    conv_groups = [g for g in run.groups if family(g) == "conv"]
+    for group in conv_groups:
+        if _conv_info(run, group).get("kernel") == 3:
+            add("qlinear_conv vs its equivalent GEMM (qlinear_matmul)", group, QCONV, QGEMM, CONV_TARGET,
+                note=_conv_kind_note(run, group))
+    for group in conv_groups:
+        if _conv_info(run, group).get("kernel") == 3:
+            add("qlinear_conv vs ORT QLinearConv (no target)", group, QCONV, ORT_QCONV, 0, info=True)
+    if conv_groups:
+        rows.append(_bit_exact_row(run, conv_groups))
     header = ["Target", "Case", "Measured (means)", "From medians", "Required", "Status", "Notes"]
     met = sum(1 for r in rows if r[5] == "met")
     missed = sum(1 for r in rows if r[5] == "**not met**")
     missing = sum(1 for r in rows if r[5] == "missing")
+    stretch_met = sum(1 for r in rows if r[5] == "stretch met")
+    stretch_missed = sum(1 for r in rows if r[5] == "stretch not met")
+    summary = f"Summary: {met} met, {missed} not met" + (f", {missing} missing from this run" if missing else "")
+    if stretch_met or stretch_missed:
+        summary += f"; stretch goals: {stretch_met} met, {stretch_missed} not met"
     intro = [
         "## Targets",
         "",
         "All ratios come from this one run. Throughput ratios are reference mean time / our mean "
         "time (> 1: ours is faster); the qlinear_matmul rows give its extra time over matmul_integer "
-        "on the same operands. Status is decided on the means; the medians are shown as a check "
-        f"against noise, and cases whose relative standard deviation exceeds {NOISY:.0%} are flagged.",
+        "on the same operands. A convolution and its equivalent GEMM do the same multiply-adds, so "
+        "their time ratio is their throughput ratio. Status is decided on the means; the medians are "
+        f"shown as a check against noise, and cases whose relative standard deviation exceeds {NOISY:.0%} "
+        "are flagged.",
         "",
-        f"Summary: {met} met, {missed} not met" + (f", {missing} missing from this run" if missing else "") + ".",
+        summary + ".",
         "",
     ]
     return "\n".join(intro) + "\n" + table(header, rows, ["l", "l", "r", "r", "r", "l", "l"])
 
 
+def _conv_info(run: Run, group: str) -> dict:
+    """The ``conv`` geometry (cin, cout, hw, out_hw, kernel, stride, pad, groups) of a conv group."""
+    for bench in run.groups.get(group, []):
+        if "conv" in bench["extra_info"]:
+            return bench["extra_info"]["conv"]
+    return {}
+
+
+def _conv_kind_note(run: Run, group: str) -> str:
+    info = _conv_info(run, group)
+    notes = []
+    groups = info.get("groups", 1)
+    if groups > 1:
+        depth = info["cin"] // groups * info["kernel"] ** 2
+        kind = "depthwise" if groups == info["cin"] else "grouped"
+        notes.append(f"{kind}: {groups} GEMMs with N = {info['cout'] // groups}, K = {depth} vs one dense GEMM")
+    if info.get("stride", 1) > 1:
+        notes.append(f"stride {info['stride']}")
+    return ", ".join(notes)
+
+
+def _bit_exact(run: Run, group: str) -> dict | None:
+    """The ORT comparison stored with the ORT QLinearConv benchmark of a conv group, if any."""
+    bench = run.get(group, ORT_QCONV)
+    if bench is None or "bit_exact" not in bench["extra_info"]:
+        return None
+    return bench["extra_info"]
+
+
+def _bit_exact_text(run: Run, group: str) -> str:
+    info = _bit_exact(run, group)
+    if info is None:
+        return "–"
+    if info["bit_exact"]:
+        return "yes"
+    return f"**NO** ({info.get('mismatches')} differ, max Δ {info.get('max_abs_diff')})"
+
+
+def _bit_exact_row(run: Run, groups: list[str]) -> list[str]:
+    checked = [g for g in groups if _bit_exact(run, g) is not None]
+    differing = [g for g in checked if not _bit_exact(run, g)["bit_exact"]]
+    unchecked = len(groups) - len(checked)
+    if not checked:
+        status, measured = "missing", "not in this run"
+    else:
+        status = "**not met**" if differing else "met"
+        measured = f"{len(checked) - len(differing)} of {len(checked)} bit-exact"
+    notes = []
+    if differing:
+        notes.append("differ: " + ", ".join(g.replace("conv ", "") for g in differing))
+    if unchecked:
+        notes.append(f"{unchecked} conv group(s) without an ORT check")
+    return ["qlinear_conv output == ORT QLinearConv output", "every conv layer and batch", measured, "–",
+            "all bit-exact", status, "; ".join(notes)]
+
+
 def overview_section(run: Run) -> str:
-    """One row per group, one column per implementation: throughput."""
+    """One table per family: INT8 GEMM, float GEMM, convolutions, element-wise."""
     parts = ["## Overview", ""]
-    for family, title in (("GEMM ", "INT8 GEMM throughput (GOPS = 2·M·K·N / mean time)"), ("", "Element-wise throughput (Gelem/s)")):
-        groups = [g for g in run.groups if g.startswith(family)] if family else [
-            g for g in run.groups if not g.startswith("GEMM ")]
-        if not groups:
-            continue
+    int8 = [g for g in run.groups if family(g) == "int8"]
+    if int8:
         impls: list[str] = []
-        for group in groups:
+        for group in int8:
             for bench in run.groups[group]:
                 if bench["extra_info"]["impl"] not in impls:
                     impls.append(bench["extra_info"]["impl"])
-        if family:
-            header = ["M×K×N"] + [short_ref(i) for i in impls]
-            rows = []
-            for group in groups:
-                row = [group.replace("GEMM ", "")]
-                for impl in impls:
-                    bench = run.get(group, impl)
-                    row.append(fmt_num(throughput(bench)[0]) if bench else "–")
-                rows.append(row)
-            parts += [f"### {title}", "", table(header, rows), ""]
-        else:
-            rows = []
-            for group in groups:
-                ours = [b for b in run.groups[group] if b["extra_info"].get("kind") == "ik"]
-                refs = [b for b in run.groups[group] if b["extra_info"].get("kind") != "ik"]
-                for bench in ours:
-                    value = throughput(bench)[0]
-                    ratios = ", ".join(f"{fmt_ratio(mean(r) / mean(bench))} {short_ref(r['extra_info']['impl'])}"
+        header = ["M×K×N"] + [short_ref(i) for i in impls]
+        rows = []
+        for group in int8:
+            row = [group.replace(INT8_GEMM, "")]
+            for impl in impls:
+                bench = run.get(group, impl)
+                row.append(fmt_num(throughput(bench)[0]) if bench else "–")
+            rows.append(row)
+        parts += ["### INT8 GEMM throughput (GOPS = 2·M·K·N / mean time)", "", table(header, rows), ""]
+    float_section = _float_overview(run)
+    if float_section:
+        parts += [float_section, ""]
+    conv_section = _conv_overview(run)
+    if conv_section:
+        parts += [conv_section, ""]
+    elementwise = [g for g in run.groups if family(g) == "elementwise"]
+    if elementwise:
+        rows = []
+        for group in elementwise:
+            ours = [b for b in run.groups[group] if b["extra_info"].get("kind") == "ik"]
+            refs = [b for b in run.groups[group] if b["extra_info"].get("kind") != "ik"]
+            for bench in ours:
+                value = throughput(bench)[0]
+                ratios = ", ".join(f"{fmt_ratio(mean(r) / mean(bench))} {short_ref(r['extra_info']['impl'])}"
+                                   for r in refs)
+                ref_values = ", ".join(f"{short_ref(r['extra_info']['impl'])} {fmt_num(throughput(r)[0])}"
                                        for r in refs)
-                    ref_values = ", ".join(f"{short_ref(r['extra_info']['impl'])} {fmt_num(throughput(r)[0])}"
-                                           for r in refs)
-                    rows.append([group, impl_label(bench), fmt_num(value), ref_values or "–", ratios or "–"])
-            parts += [f"### {title}", "",
-                      table(["Case", "Ours", "Gelem/s", "References (Gelem/s)", "Ours vs reference"], rows,
-                            ["l", "l", "r", "l", "l"]), ""]
+                rows.append([group, impl_label(bench), fmt_num(value), ref_values or "–", ratios or "–"])
+        parts += ["### Element-wise throughput (Gelem/s)", "",
+                  table(["Case", "Ours", "Gelem/s", "References (Gelem/s)", "Ours vs reference"], rows,
+                        ["l", "l", "r", "l", "l"]), ""]
     return "\n".join(parts)
+
+
+def _ratio(run: Run, group: str, impl: str, ref: str) -> str:
+    """Throughput of ``impl`` relative to ``ref`` in one group (ref mean time / impl mean time)."""
+    a, b = run.get(group, impl), run.get(group, ref)
+    return fmt_ratio(mean(b) / mean(a)) if a and b else "–"
+
+
+def _gops(run: Run, group: str, impl: str) -> str:
+    bench = run.get(group, impl)
+    return fmt_num(throughput(bench)[0]) if bench else "–"
+
+
+def _float_overview(run: Run) -> str:
+    groups = [g for g in run.groups if family(g) == "float"]
+    if not groups:
+        return ""
+    impls = [i for i in FLOAT_IMPLS if any(run.get(g, i) for g in groups)]
+    header = ["M×K×N"] + [i.replace("ik.", "") for i in impls] + [NUMPY_F32]
+    header += [f"{i.replace('ik.matmul ', '')} ÷ numpy" for i in impls]
+    rows = []
+    for group in groups:
+        row = [group.replace(FLOAT_GEMM, "")]
+        row += [_gops(run, group, impl) for impl in impls + [NUMPY_F32]]
+        row += [_ratio(run, group, impl, NUMPY_F32) for impl in impls]
+        rows.append(row)
+    return "\n".join([
+        "### Float GEMM throughput (GFLOPS = 2·M·K·N / mean time)",
+        "",
+        "`ik.matmul` at each precision with float32 operands (the rounding is part of the call) against "
+        "numpy float32 `a @ b`; the ratio columns are throughput relative to numpy (> 1: ours is faster).",
+        "",
+        table(header, rows),
+    ])
+
+
+def _conv_geometry(info: dict) -> str:
+    if not info:
+        return "?"
+    text = (f"{info['cin']}→{info['cout']}, {info['kernel']}×{info['kernel']}/{info['stride']}, "
+            f"{info['hw']}²→{info['out_hw']}²")
+    if info.get("groups", 1) > 1:
+        text += f", groups {info['groups']}"
+    return text
+
+
+def _conv_overview(run: Run) -> str:
+    groups = [g for g in run.groups if family(g) == "conv"]
+    if not groups:
+        return ""
+    header = ["Layer", "N", "Geometry", "GEMM M×K×N", "qlinear_conv", "qlinear_matmul GEMM", "conv ÷ GEMM",
+              "ORT QLinearConv", "conv ÷ ORT", "== ORT", "conv2d bf16", "matmul bf16 GEMM", "conv2d ÷ GEMM"]
+    rows = []
+    for group in groups:
+        benches = run.groups[group]
+        info = _conv_info(run, group)
+        extra = benches[0]["extra_info"]
+        layer = extra.get("layer") or group.replace(CONV, "").rsplit(" N=", 1)[0]
+        gemm = extra.get("gemm_shape")
+        rows.append([
+            layer, str(extra.get("batch", "?")), _conv_geometry(info), "×".join(map(str, gemm)) if gemm else "?",
+            _gops(run, group, QCONV), _gops(run, group, QGEMM), _ratio(run, group, QCONV, QGEMM),
+            _gops(run, group, ORT_QCONV), _ratio(run, group, QCONV, ORT_QCONV), _bit_exact_text(run, group),
+            _gops(run, group, FCONV), _gops(run, group, FGEMM), _ratio(run, group, FCONV, FGEMM),
+        ])
+    return "\n".join([
+        "### Convolution throughput (GOPS = 2·N·Ho·Wo·Cout·Cin/groups·kH·kW / mean time)",
+        "",
+        "Each layer's convolution against its equivalent GEMM [M, K] × [K, N] (M = N·Ho·Wo, "
+        "K = Cin/groups·kH·kW, N = Cout: the same multiply-adds, without gathering patches), and the "
+        "INT8 convolution against ONNX Runtime's QLinearConv. \"== ORT\" is the bit-exactness check of "
+        "qlinear_conv against QLinearConv's output done before timing. Ratios > 1: the convolution is faster.",
+        "",
+        table(header, rows, ["l", "r", "l", "l", "r", "r", "r", "r", "r", "l", "r", "r", "r"]),
+    ])
 
 
 def group_section(run: Run) -> str:
@@ -323,20 +524,31 @@ def group_section(run: Run) -> str:
         unit = next((throughput(b)[1] for b in benches if throughput(b)[1]), "")
         header = ["Implementation", "Threads", "Rounds", "Mean", "σ/mean", "Median", unit or "Throughput"]
         header += [f"× {short_ref(r)}" for r in refs]
+        conv = family(group) == "conv"
+        if conv:
+            header.append("× equivalent GEMM")
         rows = []
         for bench in benches:
             stats = bench["stats"]
+            impl = bench["extra_info"]["impl"]
             row = [impl_label(bench), str(bench["extra_info"].get("threads", "?")), str(stats["rounds"]),
                    fmt_time(stats["mean"]), f"{rel_sd(bench):.0%}", fmt_time(stats["median"]),
                    fmt_num(throughput(bench)[0])]
             for ref in refs:
                 other = run.get(group, ref)
+                if conv and ref == ORT_QCONV and impl not in (QCONV, QGEMM, ORT_QCONV):
+                    row.append("–")  # a float row against an INT8 reference
+                    continue
                 row.append(fmt_ratio(mean(other) / mean(bench)) if other else "–")
+            if conv:
+                row.append(_ratio(run, group, impl, CONV_GEMM[impl]) if impl in CONV_GEMM else "–")
             rows.append(row)
         title = group
         shape = benches[0]["extra_info"].get("shape")
-        if group.startswith("GEMM ") and shape:
+        if family(group) in ("int8", "float") and shape:
             title += f" (M={shape[0]}, K={shape[1]}, N={shape[2]})"
+        if conv:
+            title += f" ({_conv_geometry(_conv_info(run, group))}; GEMM M×K×N = {'×'.join(map(str, shape or []))})"
         parts += [f"### {title}", "", table(header, rows), ""]
     return "\n".join(parts)
 
@@ -355,6 +567,20 @@ def notes_section() -> str:
         "points and scales as initializers; output allocation included.",
         "- requantize: int32 [R, C] with per-column multipliers to int8, against a vectorized numpy "
         "implementation of the same formula (checked bit-identical before timing).",
+        "- Float GEMM: `ik.matmul(a, b, precision=...)` for bf16, fp16 and fp32 on float32 standard-normal "
+        "operands (rounding to the precision is part of each call), against numpy float32 `a @ b` on the same "
+        "operands (OpenBLAS). GFLOPS = 2·M·K·N / mean time.",
+        "- Convolutions: ResNet-50 v1.5 layers (stem 7×7/2; per stage the 1×1 reduce, 3×3 and 1×1 expand of a "
+        "non-first bottleneck block, and the stride-2 3×3 of stage 2's first block) and MobileNet-style depthwise "
+        "3×3 layers, NCHW. `ik.qlinear_conv`: x uint8 (zero point 128), w int8 with per-output-channel scales "
+        "(zero point 0), int32 bias, y uint8, float requantization. Its equivalent GEMM is "
+        "`ik.qlinear_matmul` on random [M, K] uint8 × [K, N] int8 operands with the same parameters (per-column "
+        "scales, bias). ONNX Runtime QLinearConv (opset 21) has x as the graph input and W, scales, zero points "
+        "and bias as initializers (so it may prepack W), default threading; its output is compared with "
+        "`ik.qlinear_conv`'s once per layer and batch before timing. `ik.conv2d` bf16 takes float32 x, w and "
+        "bias; `ik.matmul` bf16 on the equivalent GEMM takes float32 [M, K] × [K, N] and the bias (rounding "
+        "then covers M·K values instead of x's N·C·H·W). Batch 8 only for the layers of "
+        "bench/test_bench_conv.py's BATCH8_LAYERS.",
         "- Conversions and quantize: 16M float32 values (normal, 5 % scaled by 1e4); references "
         "(`ml_dtypes`/numpy `astype`, numpy QuantizeLinear, ONNX Runtime QuantizeLinear) are checked "
         "bit-identical before timing.",
