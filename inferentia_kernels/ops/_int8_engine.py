@@ -204,7 +204,9 @@ def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, ep
         return out
     backend = _backend()
     padded_rows = _round_up(rows, backend.rows)
-    tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows)
+    # Strips start on the backend's column blocks, whatever the configured strip width.
+    tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
+                                             n_tile=_round_up(_tiles.N_TILE, backend.cols))
     if isinstance(b, Prepacked):
         weights, column_strips_pack = b.matrices(backend)[0], False
     else:
