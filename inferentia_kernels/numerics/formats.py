@@ -21,9 +21,11 @@ from ..kernels.formats import (
     f16_bits_from_f32_bits,
     f32_bits_from_bf16_bits,
     f32_bits_from_f16_bits,
+    round_f32_bits_to_bf16,
+    round_f32_bits_to_f16,
 )
 
-__all__ = ["bfloat16", "from_bfloat16", "from_float16", "to_bfloat16", "to_float16"]
+__all__ = ["bfloat16", "from_bfloat16", "from_float16", "rounded_to", "to_bfloat16", "to_float16"]
 
 bfloat16 = np.dtype(ml_dtypes.bfloat16).type
 _BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
@@ -85,3 +87,11 @@ def from_float16(x) -> np.ndarray:
     if array.dtype != _FLOAT16:
         raise wrong_dtype("from_float16", "x", "a float16 array", describe(array))
     return _convert(array, f32_bits_from_f16_bits, np.uint16, np.uint32, np.float32)
+
+
+def rounded_to(x: np.ndarray, fmt: str) -> np.ndarray:
+    """float32 values of floating ``x`` rounded to ``fmt`` ("bf16" or "fp16"), in one pass:
+    ``from_bfloat16(to_bfloat16(x))`` / ``from_float16(to_float16(x))`` without the 16-bit array.
+    Callers validate ``x``."""
+    kernel = round_f32_bits_to_bf16 if fmt == "bf16" else round_f32_bits_to_f16
+    return _convert(_as_float32(x), kernel, np.uint32, np.uint32, np.float32)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import describe, invalid, wrong_dtype
-from ..kernels.gemm_float import gemm_f32_tile
-from ..numerics import from_bfloat16, from_float16, to_bfloat16, to_float16
+from ..kernels.formats import finite_magnitude_range
+from ..numerics.formats import rounded_to
 from ._batching import batched_matmul
 from ._checks import activation_bounds, host_only, matmul_shapes
 from ._float_engine import gemm_float
@@ -33,10 +33,8 @@ def round_to_precision(op: str, name: str, value, precision: str) -> np.ndarray:
     precision are not changed; float64 is rounded to float32 first.
     """
     array = _float_operand(op, name, value)
-    if precision == "bf16":
-        return from_bfloat16(to_bfloat16(array))
-    if precision == "fp16":
-        return from_float16(to_float16(array))
+    if precision in ("bf16", "fp16"):
+        return rounded_to(array, precision)
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes +-Inf
         return array.astype(np.float32)
 
@@ -57,10 +55,10 @@ def products_exact(a32: np.ndarray, b32: np.ndarray, precision: str) -> bool:
         return precision == "fp16"
     extremes = []
     for array in (a32, b32):
-        magnitudes = np.abs(array[np.isfinite(array) & (array != 0)])
-        if magnitudes.size == 0:
+        smallest, largest = finite_magnitude_range(np.ascontiguousarray(array).reshape(-1))
+        if largest == 0:
             return True  # every product is 0 or non-finite: exact either way
-        extremes.append((float(magnitudes.min()), float(magnitudes.max())))
+        extremes.append((float(smallest), float(largest)))
     (a_min, a_max), (b_min, b_max) = extremes
     return a_max * b_max <= _FLOAT32_MAX and a_min * b_min >= _FLOAT32_TINY
 
