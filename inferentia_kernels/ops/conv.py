@@ -18,10 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeMismatchError, describe, invalid, wrong_dtype
+from ..kernels.depthwise import depthwise_f32_planes, depthwise_i8_planes
 from ..kernels.im2col import gather_patches
 from ..numerics import QParams
 from ._checks import host_only, int32_bias, integer_operand, zero_point
-from ._float_engine import gemm_float_row_chunks
+from . import _tiles
+from ._float_engine import K_TILE, gemm_float_row_chunks
 from ._int8_engine import Epilogue, Prepacked, gemm_int8_row_chunks
 from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul import PRECISIONS, float_activation_range, products_exact, round_to_precision
@@ -125,6 +127,19 @@ def geometry(op: str, x_shape: tuple, w_shape: tuple, kernel_only: bool, stride,
                     out_h, out_w)
 
 
+def _depthwise(geo: Geometry) -> bool:
+    """One input channel per group (depthwise, any channel multiplier): computed directly, since
+    per-group GEMMs with a handful of columns would each cost more to set up than to run."""
+    return geo.group_channels == 1 and geo.groups > 1
+
+
+def _plane_ranges(out: np.ndarray) -> list[_tiles.Tile]:
+    """The output's N x O planes in one contiguous range per thread."""
+    planes = out.shape[0] * out.shape[1]
+    step = max(1, -(-planes // _tiles.THREADS))
+    return [(lo, min(lo + step, planes), 0, 0) for lo in range(0, planes, step)]
+
+
 def _patch_filler(x: np.ndarray, geo: Geometry, group: int, pad_value):
     """``fill_rows`` for the row-chunk GEMMs: patch rows of one group, gathered from ``x``."""
     c_lo = group * geo.group_channels
@@ -166,6 +181,18 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
     warn_if_accumulator_can_wrap(op, x, zx, w, zw, geo.depth)
     epilogue = make_epilogue(w.shape[0])
     out = np.empty((geo.batch, w.shape[0], geo.out_h, geo.out_w), epilogue.out_dtype)
+    if _depthwise(geo):
+        weights = w.weights if isinstance(w, Prepacked) else w
+        multipliers, quantized, shifts = epilogue.arrays(w.shape[0])
+
+        def run(planes: _tiles.Tile) -> None:
+            depthwise_i8_planes(x, weights, zx, zw, *geo.stride, *geo.pads[:2], *geo.dilation, planes[0], planes[1],
+                                epilogue.bias, epilogue.mode, multipliers, quantized, shifts,
+                                np.int32(epilogue.zero_point), np.int32(epilogue.low), np.int32(epilogue.high),
+                                np.empty(geo.out_w, np.int32), out)
+
+        _tiles.run_tiles(run, _plane_ranges(out))
+        return out
     per_group = w.shape[0] // geo.groups
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
@@ -253,6 +280,15 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precis
     out = np.empty((geo.batch, out_channels, geo.out_h, geo.out_w), np.float32)
     per_group = out_channels // geo.groups
     exact = products_exact(x32, w32, precision)
+    if _depthwise(geo):
+        w32 = np.ascontiguousarray(w32)
+
+        def run(planes: _tiles.Tile) -> None:
+            depthwise_f32_planes(x32, w32, K_TILE, *geo.stride, *geo.pads[:2], *geo.dilation, planes[0], planes[1],
+                                 bias32, low, high, exact, np.empty((2, geo.out_w), np.float32), out)
+
+        _tiles.run_tiles(run, _plane_ranges(out))
+        return out
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
         gemm_float_row_chunks(_patch_filler(x32, geo, g, np.float32(0)), _output_rows(out, geo, cols.start, cols.stop),
@@ -280,7 +316,8 @@ def im2col(x, kernel_shape, *, stride=1, padding=0, dilation=1, pad_value=0) -> 
     if pad.ndim or pad != pad_value and not (np.isnan(pad) and np.isnan(pad_value)):
         raise invalid(op, "pad_value", f"a number representable in {array.dtype}", repr(pad_value))
     rows = np.empty((geo.batch * geo.pixels, geo.depth), array.dtype)
-    numeric = array.view(np.uint16) if array.dtype.name == "bfloat16" else array
+    # numba has no 16-bit float arrays: move their bit patterns (im2col only copies values).
+    numeric = array.view(np.uint16) if array.dtype.name in ("bfloat16", "float16") else array
     if rows.size:
         gather_patches(numeric, 0, geo.channels, geo.kernel_h, geo.kernel_w, geo.stride[0], geo.stride[1],
                        geo.pads[0], geo.pads[1], geo.dilation[0], geo.dilation[1], geo.out_h, geo.out_w, 0,
