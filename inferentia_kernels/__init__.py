@@ -7,12 +7,15 @@ Public names (see docs/ for the numerics each one follows)::
     ik.QParams, ik.calibrate, ik.quantize, ik.dequantize
     ik.compare, ik.Comparison
     ik.ops.matmul_integer, ik.ops.requantize, ik.ops.qlinear_matmul
+    ik.Device, ik.NeuronCoreSpec, ik.Profile, ik.workloads, ik.scaling, ik.ScalingReport
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from . import ops
+from . import workloads
 from .compare import Comparison, compare
+from .device import Device, NeuronCoreSpec, Profile
 from .numerics import (
     QParams,
     bfloat16,
@@ -24,6 +27,7 @@ from .numerics import (
     to_bfloat16,
     to_float16,
 )
+from .scaling import ScalingReport, scaling
 
 try:
     __version__ = version("inferentia-kernels")
@@ -32,7 +36,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "Comparison",
+    "Device",
+    "NeuronCoreSpec",
+    "Profile",
     "QParams",
+    "ScalingReport",
     "__version__",
     "bfloat16",
     "calibrate",
@@ -42,6 +50,8 @@ __all__ = [
     "from_float16",
     "ops",
     "quantize",
+    "scaling",
     "to_bfloat16",
     "to_float16",
+    "workloads",
 ]

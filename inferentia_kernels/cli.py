@@ -136,6 +136,71 @@ def _demo_convolution(ik, rng) -> None:
     print(ik.compare(reference, ik.ops.conv2d(x, w, padding=1, precision="bf16")))
 
 
+def _core_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"core counts must be integers, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"core counts must be integers >= 1, got {text!r}")
+    return counts
+
+
+def _plot_scaling(report, path: str) -> None:
+    from matplotlib.figure import Figure
+
+    cores = [row.cores for row in report.rows]
+    achieved = [row.achieved_tops for row in report.rows]
+    base = report.rows[0]
+    linear = [base.achieved_tops * n / base.cores for n in cores]
+    figure = Figure(figsize=(6.4, 4.4))
+    axes = figure.subplots()
+    axes.plot(cores, [row.peak_tops for row in report.rows], "k--", label="peak")
+    axes.plot(cores, linear, ":", color="gray", label=f"linear from {base.cores} core{'s' if base.cores > 1 else ''}")
+    axes.plot(cores, achieved, "o-", label="achieved (model)")
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log")
+    axes.set_xticks(cores, [str(n) for n in cores])
+    axes.set_xlabel("NeuronCores")
+    axes.set_ylabel("TOPS" if report.precision == "int8" else "TFLOPS")
+    batch = f"batch {report.batch}" if report.batch is not None else f"{report.batch_per_core} per core"
+    axes.set_title(f"{report.workload} {report.precision} {report.strategy}, {batch}", fontsize=10)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def _scale(args: argparse.Namespace) -> int:
+    import json
+
+    import inferentia_kernels as ik
+
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("inferentia-kernels scale: --plot needs matplotlib; install it with "
+                  "pip install 'inferentia-kernels[plot]'", file=sys.stderr)
+            return 2
+    workload = ik.workloads.resnet50() if args.workload == "resnet50" else ik.workloads.bert_base(args.seq_len)
+    try:
+        report = ik.scaling(workload, cores=tuple(args.cores), precision=args.precision, batch=args.batch,
+                            strategy=args.strategy, batch_per_core=args.batch_per_core)
+    except ValueError as error:
+        print(f"inferentia-kernels scale: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report)
+    if args.plot:
+        _plot_scaling(report, args.plot)
+        if not args.json:
+            print(f"plot written to {args.plot}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inferentia-kernels",
@@ -149,6 +214,24 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--asm", action="store_true",
                       help="also list the instructions of each kernel's hot loop on the JIT target")
     info.set_defaults(run=_info)
+    scale = commands.add_parser("scale", help="performance-model scaling table over NeuronCore counts (nothing runs)")
+    scale.add_argument("--workload", choices=("resnet50", "bert_base"), default="resnet50",
+                       help="workload (default resnet50)")
+    scale.add_argument("--seq-len", type=int, default=128, help="sequence length of bert_base (default 128)")
+    scale.add_argument("--precision", choices=("int8", "bf16", "fp16"), default="int8",
+                       help="tensor-engine precision (default int8)")
+    scale.add_argument("--batch", type=int, default=None,
+                       help="fixed batch for every core count (default: --batch-per-core samples per core)")
+    scale.add_argument("--batch-per-core", type=int, default=8,
+                       help="samples per core when --batch is not given (default 8)")
+    scale.add_argument("--strategy", choices=("data_parallel", "pipeline", "tensor_parallel"),
+                       default="data_parallel", help="how the work is spread over the cores (default data_parallel)")
+    scale.add_argument("--cores", type=_core_counts, default=[1, 2, 4, 8, 16],
+                       help="core counts, comma separated (default 1,2,4,8,16)")
+    scale.add_argument("--json", action="store_true", help="print the report as JSON")
+    scale.add_argument("--plot", metavar="FILE.png", default=None,
+                       help="also draw achieved TOPS against peak and linear (needs matplotlib)")
+    scale.set_defaults(run=_scale)
     return parser
 
 

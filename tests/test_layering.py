@@ -25,8 +25,11 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     "numerics": ({"numpy", "ml_dtypes"}, {"numerics", "kernels", "errors"}),
     "ops": ({"numpy"}, {"ops", "numerics", "kernels", "errors"}),
     "compare": ({"numpy"}, {"errors"}),
-    "cli": ({"numpy", "numba", "llvmlite", "ml_dtypes"}, {"*"}),
-    "__init__": (set(), {"ops", "compare", "numerics", "errors"}),
+    "workloads": (set(), {"workloads", "errors"}),
+    "device": (set(), {"device", "workloads", "errors"}),
+    "scaling": (set(), {"device", "workloads", "errors"}),
+    "cli": ({"numpy", "numba", "llvmlite", "ml_dtypes", "matplotlib"}, {"*"}),
+    "__init__": (set(), {"ops", "compare", "numerics", "errors", "workloads", "device", "scaling"}),
     "__main__": (set(), {"cli"}),
 }
 
