@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+
 from ..errors import describe, invalid, wrong_dtype
-from ..workloads.layers import LAYER_TYPES
+from ..workloads.layers import LAYER_TYPES, Gemm
 from ..workloads.networks import Workload
 from .planner import STRATEGIES, plan
 from .profile import Profile
+from .recording import ProfileRecorder
 from .spec import PRECISIONS, NeuronCoreSpec
 
 __all__ = ["Device"]
@@ -54,8 +59,10 @@ class Device:
     ``Device(cores=1, *, cores_per_chip=4, core=NeuronCoreSpec.inf1(), executor=None)``.
     Any core count is accepted: when it is not a multiple of ``cores_per_chip`` the last chip
     is partly used (its active cores then share its DRAM bandwidth among fewer cores).
-    ``executor`` (a ``concurrent.futures.Executor``) is kept for the ops that run on the device;
-    the performance model (:meth:`estimate`) never executes anything.
+    ``executor`` (a ``concurrent.futures.Executor`` whose tasks run in this process: a thread pool
+    or a ``dask.distributed`` ``Client(processes=False).get_executor()``) runs the cores' tiles of
+    ops called with ``device=``; None uses the host thread pool. The performance model
+    (:meth:`estimate`) never executes anything.
     """
 
     def __init__(self, cores: int = 1, *, cores_per_chip: int = 4, core: NeuronCoreSpec = _INF1, executor=None):
@@ -69,7 +76,14 @@ class Device:
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise wrong_dtype("Device", "executor", "None or a concurrent.futures.Executor (with submit)",
                               describe(executor))
+        if executor is not None and executor.submit(os.getpid).result() != os.getpid():
+            # Tiles write their results into the output array in place: a task in another process
+            # would write into a copy.
+            raise invalid("Device", "executor", "an executor whose tasks run in this process (threads, e.g. a "
+                          "dask Client with processes=False)", describe(executor))
         self._executor = executor
+        self._recorders: list[ProfileRecorder] = []
+        self._recorders_lock = threading.Lock()
 
     @property
     def cores(self) -> int:
@@ -122,3 +136,36 @@ class Device:
                           f"{weight_bytes / 2**30:.2f} GiB of {precision} weights")
         return plan(workload, name=workload.name, sample=workload.sample, batch=batch, precision=precision,
                     strategy=strategy, spec=self._core, cores=self._cores, cores_per_chip=self._cores_per_chip)
+
+    @contextlib.contextmanager
+    def profile(self):
+        """``with dev.profile() as prof:`` records the performance model's estimate of every op
+        run on this device inside the block; ``prof`` then answers like a :class:`Profile`
+        (``seconds``, ``macs``, ``tops``, ``utilization``, ``ops``, ``summary()``, ``to_dict()``).
+        Blocks may nest; each records the ops run inside it."""
+        recorder = ProfileRecorder(self)
+        with self._recorders_lock:
+            self._recorders.append(recorder)
+        try:
+            yield recorder
+        finally:
+            with self._recorders_lock:
+                self._recorders.remove(recorder)
+
+    def record_gemm(self, op: str, *, m: int, k: int, n: int, count: int, batch: int, shared_weights: bool,
+                    precision: str) -> None:
+        """Record, in every open :meth:`profile`, an op that ran ``batch`` samples of ``count``
+        GEMMs [m, k] x [k, n]. The model splits samples across the cores (data parallel) when
+        there are at least as many as cores, else the columns (tensor parallel), as the tiles did.
+        ``precision`` "fp32" is modelled at the BF16 rate (the chip runs FP32 models in BF16)."""
+        with self._recorders_lock:
+            recorders = list(self._recorders)
+        if not recorders or min(m, k, n, count, batch) < 1:
+            return
+        layer = Gemm(op, m=m, k=k, n=n, count=count, shared_weights=shared_weights)
+        strategy = "data_parallel" if batch >= self._cores else "tensor_parallel"
+        estimate = plan([layer], name=op, sample="sample", batch=batch,
+                        precision="bf16" if precision == "fp32" else precision, strategy=strategy, spec=self._core,
+                        cores=self._cores, cores_per_chip=self._cores_per_chip)
+        for recorder in recorders:
+            recorder.record(op, estimate)

@@ -98,9 +98,3 @@ def int32_bias(op: str, value, cols: int) -> np.ndarray:
     if array.shape != (cols,):
         raise invalid(op, "bias", f"of shape ({cols},), one per output column", describe(array))
     return array
-
-
-def host_only(op: str, device) -> None:
-    """Ops run on the host threads until simulated devices exist; refuse anything else."""
-    if device is not None:
-        raise invalid(op, "device", "None (simulated NeuronCore devices are not available yet)", describe(device))

@@ -1,18 +1,30 @@
-"""Split a GEMM's output into tiles, each owned by one thread, and run them.
+"""Split a GEMM's output into tiles, each owned by one thread (or simulated core), and run them.
 
 Tiles are column strips of ``N_TILE`` columns (the PE array's 128 output columns), all rows;
-when there are fewer strips than threads (GEMV-like shapes) rows are split instead. Results
+when there are fewer strips than workers (GEMV-like shapes) rows are split instead. Results
 never depend on the split: integer sums are exact, and the float kernels add every output's
 products in a fixed order whatever tile it lands in.
+
+Inside ``on_device(op, device)`` the workers are the device's simulated cores: the plan aims at
+one tile per core at least, every tile belongs to exactly one core (contiguous runs of tiles per
+core), and each core's tiles run as one task on the device's executor (the host thread pool when
+it has none).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
-__all__ = ["N_TILE", "THREADS", "Tile", "plan_tiles", "row_chunks", "run_tiles"]
+from ..device import Device
+from ..errors import describe, wrong_dtype
+
+__all__ = ["N_TILE", "THREADS", "Tile", "current_device", "device_op", "on_device", "plan_tiles", "record_gemm",
+           "row_chunks", "run_tiles", "workers"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
 N_TILE = 128
@@ -22,6 +34,53 @@ THREADS = os.cpu_count() or 1
 Tile = tuple[int, int, int, int]  # row_lo, row_hi, col_lo, col_hi
 
 _pool: ThreadPoolExecutor | None = None
+_device: contextvars.ContextVar[Device | None] = contextvars.ContextVar("inferentia_kernels_device", default=None)
+
+
+@contextlib.contextmanager
+def on_device(op: str, device):
+    """Run the enclosed tiles on ``device`` (None: the host threads)."""
+    if device is not None and not isinstance(device, Device):
+        raise wrong_dtype(op, "device", "None or an inferentia_kernels.Device", describe(device))
+    token = _device.set(device)
+    try:
+        yield device
+    finally:
+        _device.reset(token)
+
+
+def current_device() -> Device | None:
+    return _device.get()
+
+
+def device_op(op: str):
+    """Decorate an op whose keyword-only ``device`` argument selects where its tiles run."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            with on_device(op, kwargs.get("device")):
+                return function(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
+def record_gemm(op: str, *, m: int, k: int, n: int, batch: int, precision: str, count: int = 1,
+                shared_weights: bool = True) -> None:
+    """Tell the current device (if any) that ``op`` ran ``batch`` samples of ``count`` GEMMs
+    [m, k] x [k, n], for its open profiles."""
+    device = _device.get()
+    if device is not None:
+        device.record_gemm(op, m=m, k=k, n=n, count=count, batch=batch, shared_weights=shared_weights,
+                           precision=precision)
+
+
+def workers() -> int:
+    """How many tiles a plan should aim at: the host threads, or the device's cores if more."""
+    device = _device.get()
+    return THREADS if device is None else max(THREADS, device.cores)
 
 
 def plan_tiles(rows: int, cols: int, *, row_multiple: int = 4, threads: int | None = None,
@@ -30,7 +89,7 @@ def plan_tiles(rows: int, cols: int, *, row_multiple: int = 4, threads: int | No
 
     ``rows``/``cols`` are already rounded up to ``row_multiple``; row splits keep that multiple.
     """
-    threads = THREADS if threads is None else threads
+    threads = workers() if threads is None else threads
     n_tile = N_TILE if n_tile is None else n_tile
     strips = [(0, rows, lo, min(lo + n_tile, cols)) for lo in range(0, cols, n_tile)]
     if len(strips) >= threads or rows <= row_multiple:
@@ -43,7 +102,7 @@ def row_chunks(rows: int, segment: int, limit: int, cols: int, *, threads: int |
     """Tiles of whole rows: chunks of at most ``limit`` rows (a memory bound; a multiple of 4
     when it can be), small enough to give every thread work, never crossing a multiple of
     ``segment`` rows (e.g. an image's pixels)."""
-    threads = THREADS if threads is None else threads
+    threads = workers() if threads is None else threads
     chunk = max(4, min(limit, -(-rows // threads)) // 4 * 4)
     return [
         (lo, min(lo + chunk, start + segment, rows), 0, cols)
@@ -52,13 +111,32 @@ def row_chunks(rows: int, segment: int, limit: int, cols: int, *, threads: int |
     ]
 
 
-def run_tiles(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
-    """Run ``work(tile)`` for every tile: inline for one tile, else on the shared thread pool."""
+def _host_pool() -> ThreadPoolExecutor:
     global _pool
-    if len(tiles) == 1:
-        work(tiles[0])
-        return
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="inferentia-kernels")
-    for future in [_pool.submit(work, tile) for tile in tiles]:
+    return _pool
+
+
+def _run_all(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
+    for tile in tiles:
+        work(tile)
+
+
+def run_tiles(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
+    """Run ``work(tile)`` for every tile: on the current device's cores, else on the host threads
+    (inline for a single tile)."""
+    device = _device.get()
+    if device is None:
+        if len(tiles) == 1:
+            work(tiles[0])
+            return
+        tasks = [[tile] for tile in tiles]
+        executor: Executor = _host_pool()
+    else:
+        # Core c owns the contiguous run of tiles i with i * cores // len(tiles) == c.
+        cores = min(device.cores, len(tiles))
+        tasks = [tiles[c * len(tiles) // cores:(c + 1) * len(tiles) // cores] for c in range(cores)]
+        executor = device.executor or _host_pool()
+    for future in [executor.submit(_run_all, work, task) for task in tasks]:
         future.result()

@@ -7,7 +7,8 @@ Layout: activations NCHW, weights OIHW (O x C/groups x kH x kW). For group g the
 float precisions contract k in that order, in the tile order of the float engine. Patches are
 gathered in bounded chunks of rows by the thread that uses them (implicit im2col): scratch
 memory is O(threads x chunk), never the whole patch matrix. Results go straight into the NCHW
-output. Padded pixels hold 0 (float) or the input zero point (integer), so they contribute
+output. Every op takes ``device=``: an ``inferentia_kernels.Device`` whose simulated cores own the
+output tiles and whose open profiles record the convolution's GEMM view; None runs on the host. Padded pixels hold 0 (float) or the input zero point (integer), so they contribute
 nothing to integer sums.
 """
 
@@ -21,7 +22,7 @@ from ..errors import ShapeMismatchError, describe, invalid, wrong_dtype
 from ..kernels.depthwise import depthwise_f32_planes, depthwise_i8_planes
 from ..kernels.im2col import gather_patches
 from ..numerics import QParams
-from ._checks import host_only, int32_bias, integer_operand, zero_point
+from ._checks import int32_bias, integer_operand, zero_point
 from . import _tiles
 from ._float_engine import K_TILE, gemm_float_row_chunks
 from ._int8_engine import Epilogue, Prepacked, gemm_int8_row_chunks
@@ -127,6 +128,12 @@ def geometry(op: str, x_shape: tuple, w_shape: tuple, kernel_only: bool, stride,
                     out_h, out_w)
 
 
+def record_convolution(op: str, geo: Geometry, out_channels: int, precision: str) -> None:
+    """Record the convolution's GEMM view (one [Ho*Wo, K] x [K, O/groups] per group and image)."""
+    _tiles.record_gemm(op, m=geo.pixels, k=geo.depth, n=out_channels // geo.groups, count=geo.groups,
+                       batch=geo.batch, precision=precision)
+
+
 def _depthwise(geo: Geometry) -> bool:
     """One input channel per group (depthwise, any channel multiplier): computed directly, since
     per-group GEMMs with a handful of columns would each cost more to set up than to run."""
@@ -171,14 +178,14 @@ def _group_weights(w, geo: Geometry, group: int):
     return w[group * per_group : (group + 1) * per_group].reshape(per_group, geo.depth).T
 
 
-def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, device, make_epilogue):
-    host_only(op, device)
+def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, make_epilogue):
     x = np.ascontiguousarray(integer_operand(op, "x", x))
     w = integer_operand(op, "w", w)
     geo = geometry(op, x.shape, w.shape, False, stride, padding, dilation, groups)
     zx = zero_point(op, "x_zero_point", x_zero_point, x.dtype, None)
     zw = zero_point(op, "w_zero_point", w_zero_point, w.dtype, w.shape[0])
     warn_if_accumulator_can_wrap(op, x, zx, w, zw, geo.depth)
+    record_convolution(op, geo, w.shape[0], "int8")
     epilogue = make_epilogue(w.shape[0])
     out = np.empty((geo.batch, w.shape[0], geo.out_h, geo.out_w), epilogue.out_dtype)
     if _depthwise(geo):
@@ -210,6 +217,7 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
     return out
 
 
+@_tiles.device_op("conv_integer")
 def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, stride=1, padding=0, dilation=1, groups=1,
                  device=None) -> np.ndarray:
     """Integer convolution with int32 results (ONNX ConvInteger).
@@ -219,10 +227,11 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, stride=1, padding=0, d
     ``x_zero_point``. Returns int32 [N, O, Ho, Wo], exact (wrapping modulo 2**32 beyond int32,
     with a warning when K and the zero points allow it).
     """
-    return _integer_conv("conv_integer", x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, device,
+    return _integer_conv("conv_integer", x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups,
                          lambda out_channels: Epilogue(bias=np.zeros(out_channels, np.int32)))
 
 
+@_tiles.device_op("qlinear_conv")
 def qlinear_conv(x, x_qp: QParams, w, w_qp: QParams, y_qp: QParams, *, bias=None, stride=1, padding=0,
                  dilation=1, groups=1, activation=None, mode: str = "float", device=None) -> np.ndarray:
     """Quantized convolution (ONNX QLinearConv), requantized in the kernel's epilogue.
@@ -251,9 +260,10 @@ def qlinear_conv(x, x_qp: QParams, w, w_qp: QParams, y_qp: QParams, *, bias=None
                                 int32_bias(op, bias, out_channels), "x_qp.scale * w_qp.scale / y_qp.scale")
 
     return _integer_conv(op, x_arr, w_arr, x_qp.zero_point, w_qp.zero_point, stride, padding, dilation, groups,
-                         device, epilogue)
+                         epilogue)
 
 
+@_tiles.device_op("conv2d")
 def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precision: str = "bf16",
            activation=None, device=None) -> np.ndarray:
     """Float convolution (ONNX Conv) on the float tensor engine.
@@ -263,13 +273,13 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precis
     [O]) and ``activation``. Returns float32 [N, O, Ho, Wo].
     """
     op = "conv2d"
-    host_only(op, device)
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise invalid(op, "precision", f"one of {PRECISIONS}", repr(precision))
     x32 = np.ascontiguousarray(round_to_precision(op, "x", x, precision))
     w32 = round_to_precision(op, "w", w, precision)
     geo = geometry(op, x32.shape, w32.shape, False, stride, padding, dilation, groups)
     out_channels = w32.shape[0]
+    record_convolution(op, geo, out_channels, precision)
     if bias is None:
         bias32 = np.zeros(out_channels, np.float32)
     else:

@@ -8,7 +8,8 @@ from ..errors import describe, invalid, wrong_dtype
 from ..kernels.formats import finite_magnitude_range
 from ..numerics.formats import rounded_to
 from ._batching import batched_matmul
-from ._checks import activation_bounds, host_only, matmul_shapes
+from ._checks import activation_bounds, matmul_shapes
+from ._tiles import device_op, record_gemm
 from ._float_engine import gemm_float
 
 __all__ = ["PRECISIONS", "float_activation_range", "matmul", "products_exact", "round_to_precision"]
@@ -72,6 +73,7 @@ def float_activation_range(op: str, activation) -> tuple[np.float32, np.float32]
         return np.float32(bounds[0]), np.float32(np.inf if bounds[1] is None else bounds[1])
 
 
+@device_op(OP)
 def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=None) -> np.ndarray:
     """Float matmul on the tensor engine: ``clamp(a @ b + bias)`` in float32.
 
@@ -89,12 +91,13 @@ def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=
     Returns:
         float32 [..., M, N].
     """
-    host_only(OP, device)
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise invalid(OP, "precision", f"one of {PRECISIONS}", repr(precision))
     a32 = round_to_precision(OP, "a", a, precision)
     b32 = round_to_precision(OP, "b", b, precision)
     batch, rows, depth, cols = matmul_shapes(OP, a32.shape, b32.shape)
+    record_gemm(OP, m=rows, k=depth, n=cols, batch=int(np.prod(batch)), precision=precision,
+                shared_weights=b32.ndim <= 2)
     if bias is None:
         bias32 = np.zeros(cols, np.float32)
     else:

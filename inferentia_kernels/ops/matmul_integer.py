@@ -8,7 +8,8 @@ import numpy as np
 
 from ..errors import AccumulatorOverflowWarning, invalid, wrong_dtype
 from ._batching import batched_matmul
-from ._checks import host_only, integer_operand, matmul_shapes, zero_point
+from ._checks import integer_operand, matmul_shapes, zero_point
+from ._tiles import device_op, record_gemm
 from ._int8_engine import Epilogue, Prepacked, gemm_int8
 
 __all__ = ["matmul_integer"]
@@ -49,6 +50,7 @@ def prepare(op: str, a, b, a_zero_point, b_zero_point):
     return a, b, za, zb, batch, rows, depth, cols
 
 
+@device_op(OP)
 def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.ndarray:
     """``(a - a_zero_point) @ (b - b_zero_point)`` exactly in int32 (ONNX MatMulInteger).
 
@@ -57,13 +59,14 @@ def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.n
         b: int8 or uint8 array [..., K, N]; leading batch dimensions broadcast with a's.
         a_zero_point: integer in a's range (per tensor).
         b_zero_point: integer in b's range, or one per column of b (length N).
-        device: reserved for the simulated NeuronCores; None runs on the host's threads.
+        device: an ``inferentia_kernels.Device``: its simulated cores own the output tiles (run on its
+            executor) and its open profiles record the op; None runs on the host's threads.
 
     Returns:
         int32 array [..., M, N]. Sums are exact; beyond int32 they wrap modulo 2**32 (a
         :class:`AccumulatorOverflowWarning` is issued when K and the zero points allow it).
     """
-    host_only(OP, device)
     a, b, za, zb, batch, rows, depth, cols = prepare(OP, a, b, a_zero_point, b_zero_point)
+    record_gemm(OP, m=rows, k=depth, n=cols, batch=int(np.prod(batch)), precision="int8", shared_weights=b.ndim <= 2)
     epilogue = Epilogue(bias=np.zeros(cols, np.int32))
     return batched_matmul(a, b, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), np.int32)

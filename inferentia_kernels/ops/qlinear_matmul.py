@@ -7,9 +7,10 @@ import numpy as np
 from ..errors import describe, invalid, wrong_dtype
 from ..numerics import QParams
 from ._batching import batched_matmul
-from ._checks import host_only, int32_bias, integer_operand
+from ._checks import int32_bias, integer_operand
 from ._int8_engine import gemm_int8
 from ._requant_params import requant_epilogue, scale_multipliers
+from ._tiles import device_op, record_gemm
 from .matmul_integer import prepare
 from .requantize import output_qparams
 
@@ -34,6 +35,7 @@ def _operand_qparams(name: str, qp, dtype: np.dtype, per_column_of: np.ndarray |
     return qp
 
 
+@device_op(OP)
 def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=None, activation=None,
                    mode: str = "float", device=None) -> np.ndarray:
     """Quantized matmul (ONNX QLinearMatMul), requantized inside the kernel's epilogue.
@@ -50,13 +52,14 @@ def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=No
         activation: None, "relu", "relu6" or a real (lo, hi): a clamp in the output domain.
         mode: "float", "fixed_point" or "fixed_point_single" (see :func:`requantize`).
     """
-    host_only(OP, device)
     a_arr = integer_operand(OP, "a", a)
     b_arr = integer_operand(OP, "b", b)
     a_qp = _operand_qparams("a", a_qp, a_arr.dtype, None)
     b_qp = _operand_qparams("b", b_qp, b_arr.dtype, b_arr)
     y_qp = output_qparams(OP, y_qp)
     a_arr, b_arr, za, zb, batch, rows, depth, cols = prepare(OP, a_arr, b_arr, a_qp.zero_point, b_qp.zero_point)
+    record_gemm(OP, m=rows, k=depth, n=cols, batch=int(np.prod(batch)), precision="int8",
+                shared_weights=b_arr.ndim <= 2)
     b_scale = np.broadcast_to(b_qp.scale, (cols,))
     float_multipliers, real_multipliers = scale_multipliers(a_qp, b_scale, y_qp)
     epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation,

@@ -8,7 +8,6 @@ from ..errors import describe, invalid, wrong_dtype
 from ..kernels.requantize import requantize_i32
 from ..numerics import QParams
 from . import _tiles
-from ._checks import host_only
 from ._requant_params import requant_epilogue
 
 __all__ = ["requantize"]
@@ -24,6 +23,7 @@ def output_qparams(op: str, y_qp) -> QParams:
     return y_qp
 
 
+@_tiles.device_op(OP)
 def requantize(acc, multiplier, y_qp: QParams, *, mode: str = "float", activation=None, device=None) -> np.ndarray:
     """Scale int32 accumulators to ``y_qp.dtype``.
 
@@ -38,7 +38,6 @@ def requantize(acc, multiplier, y_qp: QParams, *, mode: str = "float", activatio
     ``activation`` (None, "relu", "relu6" or a real (lo, hi)) narrows the clamp in the output
     domain. Returns an array of ``acc``'s shape.
     """
-    host_only(OP, device)
     array = np.asarray(acc)
     if array.dtype != np.int32:
         raise wrong_dtype(OP, "acc", "an int32 array", describe(array))
