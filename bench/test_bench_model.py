@@ -28,3 +28,21 @@ def test_estimate_resnet50_16_cores(measure, benchmark, strategy, precision):
     benchmark.extra_info["predicted_per_s"] = profile.throughput
     if benchmark.stats is not None and benchmark.stats.stats:
         benchmark.extra_info["within_target"] = benchmark.stats.stats.mean * 1e3 < TARGET_MS
+
+
+DEVICE_OVERHEAD_TARGET = 0.10  # executing through a device may cost at most 10 % more wall time
+
+
+@pytest.mark.parametrize("cores", [None, 1, 4, 16], ids=lambda c: "host" if c is None else f"{c} cores")
+def test_int8_matmul_through_a_device(measure, cores):
+    """1024^3 INT8 matmul with device=None and on devices of 1, 4 and 16 simulated cores: the
+    report compares their wall times (target: a device costs < 10 % more than device=None)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (1024, 1024), dtype=np.uint8)
+    b = rng.integers(-128, 128, (1024, 1024), dtype=np.int8)
+    device = None if cores is None else ik.Device(cores)
+    measure(lambda: ik.ops.matmul_integer(a, b, 128, device=device), group="device overhead: matmul_integer 1024^3",
+            impl="device=None" if cores is None else f"Device({cores})", kind="ik" if cores else "reference",
+            threads=1, shape=(1024, 1024, 1024), ops=2 * 1024**3, target_overhead=DEVICE_OVERHEAD_TARGET)

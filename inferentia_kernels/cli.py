@@ -116,7 +116,23 @@ def _demo(args: argparse.Namespace) -> int:
         print(ik.compare(reference, ik.ops.matmul(activations, weights, precision=precision)))
 
     _demo_convolution(ik, rng)
+    _demo_device(ik, rng)
     return 0
+
+
+def _demo_device(ik, rng) -> None:
+    """The same INT8 matmul on 16 simulated NeuronCores, then the 1 -> 16 core scaling table."""
+    _section("16 NeuronCores (4 Inferentia chips): INT8 matmul 512 x 1024 x 1024, bit-identical to one core")
+    device = ik.Device(16)
+    a = rng.integers(0, 256, (512, 1024), dtype=np.uint8)
+    w = rng.integers(-127, 128, (1024, 1024), dtype=np.int8)
+    with device.profile() as prof:
+        on_device = ik.ops.matmul_integer(a, w, 128, device=device)
+    print(f"identical to device=None: {np.array_equal(on_device, ik.ops.matmul_integer(a, w, 128))}; "
+          f"peak {device.peak_tops('int8'):.0f} TOPS")
+    print(prof.summary())
+    _section("ResNet-50 INT8 scaling, 8 images per core (performance model; docs/perf-model.md)")
+    print(ik.scaling(ik.workloads.resnet50(), cores=(1, 2, 4, 8, 16), precision="int8"))
 
 
 def _demo_convolution(ik, rng) -> None:

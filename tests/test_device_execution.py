@@ -81,8 +81,12 @@ def test_every_tile_is_owned_by_exactly_one_core(cores):
     with _tiles.on_device("test", device):
         _tiles.run_tiles(lambda tile: seen.append(tile), tiles)
     assert sorted(seen) == tiles  # each tile ran once
-    assert len(executor.tasks) == min(cores, len(tiles))  # one task per core that owns tiles
     assert [tile for task in executor.tasks for tile in task] == tiles  # contiguous runs, in order
+    owners = min(cores, len(tiles))
+    owner = {tile: c for c in range(owners) for tile in tiles[c * len(tiles) // owners:(c + 1) * len(tiles) // owners]}
+    assert all(len({owner[tile] for tile in task}) == 1 for task in executor.tasks)  # one core per task
+    assert len({owner[task[0]] for task in executor.tasks}) == min(cores, len(tiles))  # every core works
+    assert len(executor.tasks) >= min(_tiles.THREADS, len(tiles))  # the whole host is used
     executor.shutdown()
 
 

@@ -7,8 +7,8 @@ products in a fixed order whatever tile it lands in.
 
 Inside ``on_device(op, device)`` the workers are the device's simulated cores: the plan aims at
 one tile per core at least, every tile belongs to exactly one core (contiguous runs of tiles per
-core), and each core's tiles run as one task on the device's executor (the host thread pool when
-it has none).
+core), and each core's tiles run as tasks on the device's executor (the host thread pool when it
+has none).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from ..device import Device
 from ..errors import describe, wrong_dtype
 
-__all__ = ["N_TILE", "THREADS", "Tile", "current_device", "device_op", "on_device", "plan_tiles", "record_gemm",
+__all__ = ["N_TILE", "THREADS", "Tile", "current_device", "device_op", "on_device", "owned_runs", "plan_tiles", "record_gemm",
            "row_chunks", "run_tiles", "workers"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
@@ -127,16 +127,28 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
     """Run ``work(tile)`` for every tile: on the current device's cores, else on the host threads
     (inline for a single tile)."""
     device = _device.get()
-    if device is None:
-        if len(tiles) == 1:
-            work(tiles[0])
-            return
-        tasks = [[tile] for tile in tiles]
-        executor: Executor = _host_pool()
-    else:
-        # Core c owns the contiguous run of tiles i with i * cores // len(tiles) == c.
-        cores = min(device.cores, len(tiles))
-        tasks = [tiles[c * len(tiles) // cores:(c + 1) * len(tiles) // cores] for c in range(cores)]
-        executor = device.executor or _host_pool()
-    for future in [executor.submit(_run_all, work, task) for task in tasks]:
+    if device is None and len(tiles) == 1:
+        work(tiles[0])
+        return
+    executor: Executor = _host_pool() if device is None or device.executor is None else device.executor
+    for future in [executor.submit(_run_all, work, task) for task in owned_runs(tiles, device)]:
         future.result()
+
+
+def _runs(items: list, parts: int) -> list[list]:
+    """``items`` cut into ``parts`` contiguous runs of nearly equal length."""
+    return [items[p * len(items) // parts:(p + 1) * len(items) // parts] for p in range(parts)]
+
+
+def owned_runs(tiles: list[Tile], device: Device | None) -> list[list[Tile]]:
+    """The tasks that run ``tiles``: contiguous runs (neighbouring tiles share cache lines).
+
+    On a device of ``cores`` cores, core c owns tiles ``[c * n // cores, (c + 1) * n // cores)`` of
+    the ``n`` tiles; each task holds tiles of one core only. A core's run is split further when there are fewer cores than
+    host threads, so that a device of one core still uses the whole host.
+    """
+    if device is None:
+        return [run for run in _runs(tiles, min(THREADS, len(tiles))) if run]
+    core_runs = _runs(tiles, min(device.cores, len(tiles)))
+    pieces = -(-THREADS // len(core_runs))
+    return [piece for run in core_runs for piece in _runs(run, min(pieces, len(run))) if piece]
