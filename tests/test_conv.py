@@ -37,6 +37,7 @@ from inferentia_kernels.ops import _float_engine, _int8_engine, _tiles
 from inferentia_kernels.reference import conv as ref_conv
 from inferentia_kernels.reference import requantize as ref_rq
 from inferentia_kernels.reference.quantize import quantize_linear as ref_quantize_linear
+from int8_cases import fill_array, info, zero_point_value
 
 QParams = ik.QParams
 U8, S8 = np.dtype(np.uint8), np.dtype(np.int8)
@@ -65,11 +66,6 @@ def ids(value):
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
-
-
-def info(dt) -> tuple[int, int]:
-    i = np.iinfo(dt)
-    return int(i.min), int(i.max)
 
 
 def assert_same(expected: np.ndarray, actual: np.ndarray, context: str = "") -> None:
@@ -238,28 +234,6 @@ def numpy_im2col(x: np.ndarray, kernel, stride, padding, dilation, pad_value) ->
 # ------------------------------------------------------------------------------------------------
 
 FILLS = ("random", "min", "max", "minmax", "zero_point", "near_extremes")
-
-
-def fill_array(rng: np.random.Generator, dt, shape, fill: str, zp: int = 0) -> np.ndarray:
-    lo, hi = info(dt)
-    if fill == "random":
-        values = rng.integers(lo, hi, shape, endpoint=True)
-    elif fill == "min":
-        values = np.full(shape, lo)
-    elif fill == "max":
-        values = np.full(shape, hi)
-    elif fill == "minmax":
-        values = np.where(rng.integers(0, 2, shape) == 1, hi, lo)
-    elif fill == "zero_point":
-        values = np.full(shape, zp)
-    else:  # near_extremes
-        values = rng.choice(np.array([lo, lo + 1, hi - 1, hi]), shape)
-    return np.asarray(values).astype(dt)
-
-
-def zero_point_value(dt):
-    lo, hi = info(dt)
-    return st.one_of(st.sampled_from([lo, lo + 1, hi - 1, hi, 0, 1, 3]), st.integers(lo, hi))
 
 
 @st.composite

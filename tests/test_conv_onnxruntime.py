@@ -36,6 +36,7 @@ from inferentia_kernels.reference import conv as ref_conv
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from int8_cases import FILLS, assert_same, fill_array, ids, info, zero_point_value
 
 ort.set_default_logger_severity(3)  # the probes of unsupported combinations log errors otherwise
 
@@ -47,45 +48,8 @@ DTYPE_PAIRS = list(itertools.product(DTYPES, repeat=2))
 DTYPE_TRIPLES = list(itertools.product(DTYPES, repeat=3))
 ONNX_TYPE = {U8: TensorProto.UINT8, S8: TensorProto.INT8}
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-FILLS = ("random", "min", "max", "minmax", "near_extremes")
 
 seeds = st.integers(0, 2**32 - 1)
-
-
-def ids(value):
-    return value.name if isinstance(value, np.dtype) else None
-
-
-def info(dt) -> tuple[int, int]:
-    i = np.iinfo(dt)
-    return int(i.min), int(i.max)
-
-
-def assert_same(expected: np.ndarray, actual: np.ndarray, context: str = "") -> None:
-    assert isinstance(actual, np.ndarray), (type(actual), context)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype, context)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape, context)
-    np.testing.assert_array_equal(actual, expected, err_msg=context, strict=True)
-
-
-def fill_array(rng: np.random.Generator, dt, shape, fill: str) -> np.ndarray:
-    lo, hi = info(dt)
-    if fill == "random":
-        values = rng.integers(lo, hi, shape, endpoint=True)
-    elif fill == "min":
-        values = np.full(shape, lo)
-    elif fill == "max":
-        values = np.full(shape, hi)
-    elif fill == "minmax":
-        values = np.where(rng.integers(0, 2, shape) == 1, hi, lo)
-    else:
-        values = rng.choice(np.array([lo, lo + 1, hi - 1, hi]), shape)
-    return np.asarray(values).astype(dt)
-
-
-def zero_point_value(dt):
-    lo, hi = info(dt)
-    return st.one_of(st.sampled_from([lo, lo + 1, hi - 1, hi, 0, 1, 3]), st.integers(lo, hi))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from inferentia_kernels.ops import _int8_engine as engine
 from inferentia_kernels.reference import matmul_integer as ref_mm
 from inferentia_kernels.reference import requantize as ref_rq
 from inferentia_kernels.reference.quantize import quantize_linear as ref_quantize_linear
+from int8_cases import fill_array, info
 
 QParams = ik.QParams
 
@@ -65,33 +66,11 @@ def assert_same(expected: np.ndarray, actual: np.ndarray, context: str = "") -> 
     np.testing.assert_array_equal(actual, expected, err_msg=context, strict=True)
 
 
-def info(dt) -> tuple[int, int]:
-    i = np.iinfo(dt)
-    return int(i.min), int(i.max)
-
-
 # ------------------------------------------------------------------------------------------------
 # strategies and data generation
 # ------------------------------------------------------------------------------------------------
 
 FILLS = ("random", "min", "max", "minmax", "zero_point", "near_extremes")
-
-
-def fill_array(rng: np.random.Generator, dt, shape, fill: str, zp: int = 0) -> np.ndarray:
-    lo, hi = info(dt)
-    if fill == "random":
-        values = rng.integers(lo, hi, shape, endpoint=True)
-    elif fill == "min":
-        values = np.full(shape, lo)
-    elif fill == "max":
-        values = np.full(shape, hi)
-    elif fill == "minmax":
-        values = np.where(rng.integers(0, 2, shape) == 1, hi, lo)
-    elif fill == "zero_point":
-        values = np.full(shape, zp)
-    else:  # near_extremes
-        values = rng.choice(np.array([lo, lo + 1, hi - 1, hi]), shape)
-    return np.asarray(values).astype(dt)
 
 
 def zero_point_value(dt):
