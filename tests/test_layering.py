@@ -23,7 +23,7 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     "kernels": ({"numpy", "numba", "llvmlite"}, {"kernels"}),
     "reference": ({"numpy", "ml_dtypes"}, {"reference"}),
     "numerics": ({"numpy", "ml_dtypes"}, {"numerics", "kernels", "errors"}),
-    "ops": ({"numpy"}, {"ops", "numerics", "kernels", "errors"}),
+    "ops": ({"numpy"}, {"ops", "numerics", "kernels", "errors", "device"}),
     "compare": ({"numpy"}, {"errors"}),
     "workloads": (set(), {"workloads", "errors"}),
     "device": (set(), {"device", "workloads", "errors"}),
