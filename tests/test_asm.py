@@ -28,12 +28,30 @@ def test_int8_microkernel_uses_a_multiply_add_instruction():
     assert "vpmulld" not in instructions, instructions
 
 
+#: Loop control of a microkernel's k loop (any conditional jump as well).
+LOOP_CONTROL = {"addq", "subq", "incq", "decq", "cmpq", "leaq"}
+
+
 def test_float_loop_rounds_products_unless_they_are_exact():
     rounded = loop("float GEMM, products rounded (fp32)")
     assert {"vmulps", "vaddps"} <= rounded, rounded
     assert not any(op.startswith("vfmadd") for op in rounded), rounded
     fused = loop("float GEMM, exact products fused (bf16/fp16)")
     assert any(op.startswith("vfmadd") and op.endswith("ps") for op in fused), fused
+    assert "vmulps" not in fused and "vaddps" not in fused, fused
+
+
+def test_float_microkernel_only_loads_broadcasts_and_multiplies_adds():
+    """The register-blocked k loop: packed B loaded, A broadcast, the accumulators updated; nothing
+    else (no shuffles, gathers, scalar float code or conversions)."""
+    for name, arithmetic in [("float GEMM, products rounded (fp32)", {"vmulps", "vaddps"}),
+                             ("float GEMM, exact products fused (bf16/fp16)",
+                              {"vfmadd231ps", "vfmadd213ps", "vfmadd132ps"})]:
+        instructions = loop(name)
+        assert "vbroadcastss" in instructions, (name, instructions)
+        unexpected = {op for op in instructions if not op.startswith("j")} - LOOP_CONTROL - arithmetic - {
+            "vmovups", "vbroadcastss"}
+        assert not unexpected, (name, instructions)
 
 
 @pytest.mark.skipif("vnni" not in available_paths(), reason="the JIT target has no AVX-512 VNNI")

@@ -14,7 +14,9 @@ import re
 import numba
 import numpy as np
 
-from .gemm_float import gemm_f32_tile
+from .gemm_float import MR as FLOAT_MR
+from .gemm_float import NR as FLOAT_NR
+from .gemm_float import gemm_float_tile
 from .gemm_int8 import gemm_rows_tile, gemm_u8s8_tile
 from .jit import OPTIONS
 from .vnni import MR, NR, gemm_vnni_tile
@@ -74,10 +76,11 @@ def _int8_rows_args():
 
 
 def _float_gemm_args():
-    n = 16
-    return (np.zeros((n, n), np.float32), np.zeros((n, n), np.float32), 128, 0, n, 0, n, 16,
-            np.zeros(n, np.float32), np.float32(-np.inf), np.float32(np.inf), False, np.zeros((4, 16), np.float32),
-            np.zeros((n, n), np.float32))
+    depth = 256  # two K tiles
+    return (np.zeros(FLOAT_MR * depth, np.float32), FLOAT_MR, depth, np.zeros(FLOAT_NR * depth, np.float32), FLOAT_NR,
+            FLOAT_NR * depth, FLOAT_NR, np.zeros(0, np.float32), 128, 0, FLOAT_MR, 0, FLOAT_NR, FLOAT_MR,
+            np.zeros(FLOAT_NR, np.float32), np.float32(-np.inf), np.float32(np.inf), False,
+            np.zeros(FLOAT_MR * FLOAT_NR, np.float32), np.zeros((FLOAT_MR, FLOAT_NR), np.float32))
 
 
 #: name -> (kernel, example arguments, an instruction the loop must contain)
@@ -85,6 +88,6 @@ HOT_LOOPS = {
     "INT8 GEMM microkernel (gemm_u8s8_tile)": (gemm_u8s8_tile, _int8_gemm_args, ""),
     "INT8 VNNI microkernel (gemm_vnni_tile)": (gemm_vnni_tile, _vnni_args, ""),
     "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args, ""),
-    "float GEMM, products rounded (fp32)": (gemm_f32_tile, _float_gemm_args, "vmulp"),
-    "float GEMM, exact products fused (bf16/fp16)": (gemm_f32_tile, _float_gemm_args, "vfmadd"),
+    "float GEMM, products rounded (fp32)": (gemm_float_tile, _float_gemm_args, "vmulp"),
+    "float GEMM, exact products fused (bf16/fp16)": (gemm_float_tile, _float_gemm_args, "vfmadd"),
 }

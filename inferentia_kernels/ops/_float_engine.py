@@ -3,15 +3,20 @@
 :func:`gemm_float` takes A whole; :func:`gemm_float_row_chunks` asks for chunks of A's rows, so
 a convolution's patch matrix is never materialised whole. Inputs are float32 arrays holding
 values already rounded to the precision.
+
+A is packed in groups of ``MR`` rows and B in column panels of ``NR`` columns (``kernels.gemm_float``;
+with few rows B is read in place). Results never depend on the split into tiles or blocks: every
+output adds its own products in the fixed order whatever tile it lands in.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
-from ..kernels.gemm_float import gemm_f32_tile
+from ..kernels.gemm_float import MR, NR, gemm_float_tile, pack_a_panels, pack_b_panels
 from . import _tiles
 
 __all__ = ["K_TILE", "gemm_float", "gemm_float_row_chunks"]
@@ -20,28 +25,121 @@ __all__ = ["K_TILE", "gemm_float", "gemm_float_row_chunks"]
 K_TILE = 128
 #: Bytes of A rows a row chunk may hold (per thread).
 CHUNK_BYTES = 512 * 1024
+#: Most bytes of packed A rows (all of K) in one row block of the tile kernel. Each panel of B
+#: (K x NR floats) stays in L2 while every row group of the block reads it; A streams from L3 (one
+#: byte per 32 flops on AVX-512), so blocks are large: blocks of A sized for L2 let it evict B.
+A_BLOCK_BYTES = 8 * 1024 * 1024
+#: Rows up to which B is read in place rather than packed.
+IN_PLACE_ROWS = 3 * MR
+#: Values below which the operands are packed by one thread.
+_PARALLEL_PACK_VALUES = 256 * 1024
 
 
-#: Output columns per pass: 4 partial rows of 512 floats (8 KiB) stay in L1, and a 128 x 512
-#: block of B (256 KiB) in L2.
-COL_BLOCK = 512
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
-def _run(a_rows, b, bias, low, high, exact_products, row_lo, row_hi, col_lo, col_hi, out) -> None:
-    col_block = min(COL_BLOCK, col_hi - col_lo)
-    scratch = np.empty((4, col_block), np.float32)
-    gemm_f32_tile(a_rows, b, K_TILE, row_lo, row_hi, col_lo, col_hi, col_block, bias, low, high, exact_products,
-                  scratch, out)
+def _aligned_empty(size: int) -> np.ndarray:
+    """An uninitialised float32 vector whose data starts on a 64-byte (cache line) boundary."""
+    raw = np.empty(size * 4 + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + size * 4].view(np.float32)
 
 
-def _padded_rows(a: np.ndarray) -> np.ndarray:
-    """``a`` with zero rows appended up to a multiple of 4 (the kernel's row block)."""
-    rows4 = -(-a.shape[0] // 4) * 4
-    if rows4 == a.shape[0] and a.flags.c_contiguous:
-        return a
-    padded = np.zeros((rows4, a.shape[1]), np.float32)
-    padded[: a.shape[0]] = a
-    return padded
+#: Largest scratch buffer (bytes) a thread keeps for its later calls; larger ones are allocated per call.
+SCRATCH_BYTES = 16 * 1024 * 1024
+_scratch = threading.local()
+
+
+def _scratch_vector(slot: str, size: int) -> np.ndarray:
+    """An uninitialised, 64-byte aligned float32 vector of ``size`` values that the calling thread
+    reuses in its later calls (``slot`` names its use; a slot is never used twice at once). Fresh
+    packing buffers would cost a page fault per 4 KiB on every call."""
+    if size * 4 > SCRATCH_BYTES:
+        return _aligned_empty(size)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot] = _aligned_empty(size)
+    return buffer[:size]
+
+
+def _row_block(depth: int, rows: int) -> int:
+    """Rows per block of the tile kernel for ``rows`` rows: equal blocks, a multiple of MR, of at
+    most about A_BLOCK_BYTES of A rows (a small last block would stream every panel of B for a
+    few rows)."""
+    limit = max(MR, A_BLOCK_BYTES // (4 * max(depth, 1)) // MR * MR)
+    blocks = -(-rows // limit)
+    return _round_up(-(-rows // blocks), MR)
+
+
+class _B:
+    """B as the tile kernel reads it: ``main`` (packed panels, or B itself when ``in_place``) and
+    ``edge`` (the last partial panel, packed, when B is read in place)."""
+
+    def __init__(self, b: np.ndarray, rows: int):
+        depth, cols = b.shape
+        # Few rows: packing B would cost more than it saves; the microkernel reads B in place.
+        in_place = rows <= IN_PLACE_ROWS and b.flags.c_contiguous
+        self.b, self.depth, self.cols, self.in_place = b, depth, cols, in_place
+        if in_place:
+            self.edge_lo = cols // NR * NR
+            self.main, self.stride, self.panel_step = b.reshape(-1), cols, NR
+            self.edge = _aligned_empty(depth * NR)
+            if self.edge_lo < cols:
+                pack_b_panels(b, self.edge_lo, cols, self.edge)
+        else:
+            self.edge_lo = _round_up(cols, NR)
+            self.main, self.stride, self.panel_step = _scratch_vector("b", self.edge_lo * depth), NR, NR * depth
+            self.edge = self.main[:0]
+
+    def pack(self, col_lo: int, col_hi: int) -> None:
+        """Pack the panels of columns [col_lo, col_hi) (``col_lo`` a multiple of NR)."""
+        if not self.in_place and col_hi > col_lo:
+            pack_b_panels(self.b, col_lo, min(col_hi, self.cols), self.main[col_lo * self.depth:])
+
+
+def _run(a_packed, rows, depth, b: _B, bias, low, high, exact_products, row_lo, row_hi, col_lo, col_hi, out) -> None:
+    row_block = _row_block(depth, max(row_hi - row_lo, 1))
+    psum = _scratch_vector("psum", MR * NR)
+    gemm_float_tile(a_packed, rows, depth, b.main, b.stride, b.panel_step, b.edge_lo, b.edge, K_TILE, row_lo, row_hi,
+                    col_lo, col_hi, row_block, bias, low, high, exact_products, psum, out)
+
+
+def _pack(a: np.ndarray | None, a_packed: np.ndarray | None, b: _B | None) -> None:
+    """Pack every row group of ``a`` and every column panel of ``b`` (either may be None), split
+    over the host threads when there is enough to pack."""
+    parts = []  # (a rows lo, hi, b columns lo, hi)
+    threads = _tiles.THREADS
+    size = 0
+    if a is not None:
+        rows = a.shape[0]
+        step = _round_up(-(-rows // threads), MR)
+        parts += [(lo, min(lo + step, rows), 0, 0) for lo in range(0, rows, step)]
+        size += a.size
+    if b is not None and not b.in_place:
+        step = _round_up(-(-b.cols // threads), NR)
+        parts += [(0, 0, lo, min(lo + step, b.cols)) for lo in range(0, b.cols, step)]
+        size += b.b.size
+
+    def work(part: _tiles.Tile) -> None:
+        if part[1] > part[0]:
+            pack_a_panels(a, part[0], _round_up(part[1], MR), a_packed)
+        if b is not None:
+            b.pack(part[2], part[3])
+
+    if threads == 1 or size < _PARALLEL_PACK_VALUES:
+        for part in parts:
+            work(part)
+    else:
+        _tiles.run_tiles(work, parts)
+
+
+def _prepare(b: np.ndarray, bias: np.ndarray, low, high):
+    """The kernels' argument types. Operands are not copied: the packers read any layout."""
+    return np.asarray(b, np.float32), np.ascontiguousarray(bias, dtype=np.float32), np.float32(low), np.float32(high)
 
 
 def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, high: np.float32,
@@ -50,16 +148,32 @@ def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, 
 
     ``exact_products``: the inputs hold bf16 or fp16 values, whose products are exact in float32.
     """
-    rows = a.shape[0]
+    rows, depth = a.shape
     cols = b.shape[1]
     out = np.empty((rows, cols), np.float32)
     if rows == 0 or cols == 0:
         return out
-    a_rows = _padded_rows(a)
-    b = np.ascontiguousarray(b)
-    # Strips as wide as the column block: a long inner loop is what makes the kernel fast.
-    tiles, _ = _tiles.plan_tiles(a_rows.shape[0], cols, n_tile=max(COL_BLOCK, -(-cols // _tiles.THREADS)))
-    _tiles.run_tiles(lambda t: _run(a_rows, b, bias, low, high, exact_products, t[0], t[1], t[2], t[3], out), tiles)
+    a = np.asarray(a, np.float32)
+    b, bias, low, high = _prepare(b, bias, low, high)
+    exact_products = bool(exact_products)
+    a_packed = _scratch_vector("a", _round_up(rows, MR) * depth)
+    b_operand = _B(b, rows)
+    panels = -(-cols // NR)
+    workers = _tiles.workers()
+    # Column strips of whole panels when there are enough panels to share evenly; else one strip,
+    # which plan_tiles splits by rows (every worker then uses all of B, packed beforehand).
+    per_strip = -(-panels // workers) if panels >= 2 * workers else panels
+    tiles, column_strips = _tiles.plan_tiles(_round_up(rows, MR), cols, row_multiple=MR, n_tile=per_strip * NR)
+    strips_pack_b = column_strips and len(tiles) > 1  # each strip's owner packs its own panels
+    _pack(a, a_packed, None if strips_pack_b else b_operand)
+
+    def run(tile: _tiles.Tile) -> None:
+        row_lo, row_hi, col_lo, col_hi = tile
+        if strips_pack_b:
+            b_operand.pack(col_lo, col_hi)
+        _run(a_packed, rows, depth, b_operand, bias, low, high, exact_products, row_lo, row_hi, col_lo, col_hi, out)
+
+    _tiles.run_tiles(run, tiles)
     return out
 
 
@@ -71,12 +185,19 @@ def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows
     depth, cols = b.shape
     if rows == 0 or cols == 0:
         return
-    b = np.ascontiguousarray(b)
+    b, bias, low, high = _prepare(b, bias, low, high)
+    exact_products = bool(exact_products)
+    b_operand = _B(b, rows)
+    _pack(None, None, b_operand)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi = tile[0], tile[1]
-        buffer = np.zeros((-(-(row_hi - row_lo) // 4) * 4, depth), np.float32)
-        fill_rows(row_lo, buffer[: row_hi - row_lo])
-        _run(buffer, b, bias, low, high, exact_products, 0, buffer.shape[0], 0, cols, out_rows(row_lo, row_hi))
+        count = row_hi - row_lo
+        buffer = _scratch_vector("chunk rows", count * depth).reshape(count, depth)
+        fill_rows(row_lo, buffer)
+        a_packed = _scratch_vector("chunk a", _round_up(count, MR) * depth)
+        pack_a_panels(buffer, 0, _round_up(count, MR), a_packed)
+        _run(a_packed, count, depth, b_operand, bias, low, high, exact_products, 0, count, 0, cols,
+             out_rows(row_lo, row_hi))
 
     _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // (4 * max(depth, 1)), cols))
