@@ -90,10 +90,12 @@ def test_every_tile_is_owned_by_exactly_one_core(cores):
     executor.shutdown()
 
 
-def test_the_plan_gives_every_core_work():
+def test_a_narrow_output_is_split_into_rows_for_every_core():
     with _tiles.on_device("test", ik.Device(16)):
-        tiles, _ = _tiles.plan_tiles(1024, 256)
-    assert len(tiles) >= 16
+        tiles, strips = _tiles.plan_tiles(1024, 128)  # one column tile: rows split over the cores
+        wide, wide_strips = _tiles.plan_tiles(1024, 1024)  # eight column tiles keep the host busy
+    assert not strips and len(tiles) == 16
+    assert wide_strips and len(wide) == 8
 
 
 def test_ops_run_on_the_devices_executor():

@@ -211,8 +211,10 @@ def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, ep
         weights, column_strips_pack = b.matrices(backend)[0], False
     else:
         weights, column_strips_pack = PackedB(backend, b), column_strips
-        if not column_strips:
-            weights.pack(0, cols)
+        if not column_strips:  # row tiles all read every column: pack B first, in parallel pieces
+            step = _round_up(-(-cols // _tiles.THREADS), backend.cols)
+            _tiles.run_tiles(lambda piece: weights.pack(piece[2], piece[3]),
+                             [(0, 0, lo, min(lo + step, cols)) for lo in range(0, cols, step)])
     product = _Product(weights, a.dtype, a_zero_point, b_zero_points, epilogue)
     a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), np.uint8)
     row_sums = np.zeros(padded_rows, np.int32)

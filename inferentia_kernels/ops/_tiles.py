@@ -89,11 +89,14 @@ def plan_tiles(rows: int, cols: int, *, row_multiple: int = 4, threads: int | No
 
     ``rows``/``cols`` are already rounded up to ``row_multiple``; row splits keep that multiple.
     """
-    threads = workers() if threads is None else threads
     n_tile = N_TILE if n_tile is None else n_tile
     strips = [(0, rows, lo, min(lo + n_tile, cols)) for lo in range(0, cols, n_tile)]
-    if len(strips) >= threads or rows <= row_multiple:
+    # Column strips reuse each block of B across all rows: take them whenever they can keep the
+    # host threads busy (a device's extra cores then own no strip, as on the chip, where an output
+    # has as many column tiles as it has 128-column blocks); else rows, one run per worker.
+    if len(strips) >= (THREADS if threads is None else threads) or rows <= row_multiple:
         return strips, True
+    threads = workers() if threads is None else threads
     step = -(-rows // (row_multiple * threads)) * row_multiple
     return [(lo, min(lo + step, rows), 0, cols) for lo in range(0, rows, step)], False
 
