@@ -204,7 +204,7 @@ def machine_section(data: dict) -> str:
     threads = ik.get("threads")
     if threads:
         lines.append(
-            f"- Threads: inferentia_kernels GEMM {threads.get('ik_gemm')} (one per host CPU; requantize, "
+            f"- Threads: inferentia_kernels GEMM {threads.get('ik_gemm')} (one per host CPU, also for requantize; "
             f"quantize and the format conversions are single-threaded), numpy/OpenBLAS {threads.get('numpy_blas')}, "
             f"ONNX Runtime intra-op {threads.get('ort_intra_op')} (default session options)"
         )
