@@ -25,10 +25,9 @@ import numpy as np
 from .jit import kernel
 from .requantize import FLOAT, requantize_float, requantize_value
 
-__all__ = ["MICRO_COLS", "MICRO_ROWS", "STORE_INT32", "gemm_rows_tile", "gemm_u8s8_tile", "pack_a", "pack_b"]
+__all__ = ["MICRO_ROWS", "STORE_INT32", "gemm_rows_tile", "gemm_u8s8_tile", "pack_a", "pack_b"]
 
 MICRO_ROWS = 4
-MICRO_COLS = 4
 
 #: Epilogue modes: store the int32 accumulator, or requantize it.
 STORE_INT32 = 0

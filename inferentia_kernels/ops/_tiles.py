@@ -23,7 +23,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from ..device import Device
 from ..errors import describe, wrong_dtype
 
-__all__ = ["N_TILE", "THREADS", "Tile", "current_device", "device_op", "on_device", "owned_runs", "plan_tiles", "record_gemm",
+__all__ = ["N_TILE", "THREADS", "Tile", "device_op", "on_device", "owned_runs", "plan_tiles", "record_gemm",
            "row_chunks", "run_tiles", "workers"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
@@ -47,10 +47,6 @@ def on_device(op: str, device):
         yield device
     finally:
         _device.reset(token)
-
-
-def current_device() -> Device | None:
-    return _device.get()
 
 
 def device_op(op: str):
