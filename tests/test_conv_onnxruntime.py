@@ -19,11 +19,8 @@ ONNX ``pads`` are ``[top, left, bottom, right]`` (x1_begin, x2_begin, x1_end, x2
 from __future__ import annotations
 
 import functools
-import glob
 import itertools
 import math
-import os
-import warnings
 
 import numpy as np
 import pytest
@@ -37,6 +34,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from int8_cases import FILLS, assert_same, fill_array, ids, info, zero_point_value
+from onnx_node_cases import case_data_sets, case_model, node_cases
 
 ort.set_default_logger_severity(3)  # the probes of unsupported combinations log errors otherwise
 
@@ -429,44 +427,7 @@ def test_qlinear_conv_resnet_layer_vs_ort():
 NODE_PREFIXES = ("test_convinteger_", "test_basic_conv_", "test_conv_with_")
 
 
-def _node_cases() -> dict:
-    from onnx.backend.test.loader import load_model_tests
-
-    with warnings.catch_warnings():  # building the whole node suite may warn in unrelated generators
-        warnings.simplefilter("ignore")
-        cases = load_model_tests(kind="node")
-    return {c.name: c for c in cases if c.name == "test_qlinearconv" or c.name.startswith(NODE_PREFIXES)}
-
-
-NODE_CASES = _node_cases()
-
-
-def _read_tensor(path: str) -> np.ndarray:
-    tensor = TensorProto()
-    with open(path, "rb") as handle:
-        tensor.ParseFromString(handle.read())
-    return numpy_helper.to_array(tensor)
-
-
-def _model(case):
-    if getattr(case, "model", None) is not None:
-        return case.model
-    return onnx.load(os.path.join(case.model_dir, "model.onnx"))
-
-
-def _data_sets(case) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
-    """The case's data sets: in memory (onnx >= 1.17) or data_set_*/input_*.pb / output_*.pb files."""
-    if getattr(case, "data_sets", None) is not None:
-        return [([np.asarray(v) for v in inputs], [np.asarray(v) for v in outputs])
-                for inputs, outputs in case.data_sets]
-
-    def numbered(directory: str, kind: str) -> list[np.ndarray]:
-        files = glob.glob(os.path.join(directory, f"{kind}_*.pb"))
-        files.sort(key=lambda p: int(os.path.basename(p)[len(kind) + 1:-3]))
-        return [_read_tensor(p) for p in files]
-
-    return [(numbered(d, "input"), numbered(d, "output"))
-            for d in sorted(glob.glob(os.path.join(case.model_dir, "data_set_*")))]
+NODE_CASES = node_cases(lambda name: name == "test_qlinearconv" or name.startswith(NODE_PREFIXES))
 
 
 def _attributes(node) -> dict:
@@ -481,7 +442,7 @@ SUPPORTED_ATTRIBUTES = {"auto_pad", "pads", "strides", "dilations", "group", "ke
 
 def _unsupported(case) -> str | None:
     """Why a node case is outside what our ops model (2-D NCHW, SAME_UPPER / VALID / explicit pads)."""
-    graph = _model(case).graph
+    graph = case_model(case).graph
     if len(graph.node) != 1 or graph.node[0].op_type not in ("Conv", "ConvInteger", "QLinearConv"):
         return f"not a single Conv / ConvInteger / QLinearConv node: {[n.op_type for n in graph.node]}"
     node = graph.node[0]
@@ -585,13 +546,13 @@ def test_node_cases_selected():
 @pytest.mark.parametrize("name", SELECTED)
 def test_onnx_node_case(name):
     case = NODE_CASES[name]
-    model = _model(case)
+    model = case_model(case)
     graph = model.graph
     node = graph.node[0]
     attributes = _attributes(node)
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     feed_names = [i.name for i in graph.input if i.name not in constants]
-    data_sets = _data_sets(case)
+    data_sets = case_data_sets(case)
     assert data_sets, name
     for inputs, outputs in data_sets:
         values = dict(constants)

@@ -13,10 +13,7 @@ cached single-threaded ``InferenceSession`` per (op, dtypes, ranks) serves all h
 from __future__ import annotations
 
 import functools
-import glob
 import itertools
-import os
-import warnings
 
 import numpy as np
 import pytest
@@ -31,6 +28,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from int8_cases import FILLS, assert_same, fill_array, ids, info, zero_point_value
+from onnx_node_cases import case_data_sets, case_model, node_cases
 
 ort.set_default_logger_severity(3)  # the probes of unsupported combinations log errors otherwise
 
@@ -386,43 +384,7 @@ def test_qlinear_matmul_batch_per_column_vs_ort(ta, tb, ty):
 # ------------------------------------------------------------------------------------------------
 
 
-def _node_cases() -> dict:
-    from onnx.backend.test.loader import load_model_tests
-
-    with warnings.catch_warnings():  # building the whole node suite may warn in unrelated generators
-        warnings.simplefilter("ignore")
-        cases = load_model_tests(kind="node")
-    return {c.name: c for c in cases if c.name == "test_matmulinteger" or c.name.startswith("test_qlinearmatmul_")}
-
-
-NODE_CASES = _node_cases()
-
-
-def _read_tensor(path: str) -> np.ndarray:
-    tensor = TensorProto()
-    with open(path, "rb") as handle:
-        tensor.ParseFromString(handle.read())
-    return numpy_helper.to_array(tensor)
-
-
-def _model(case):
-    if getattr(case, "model", None) is not None:
-        return case.model
-    return onnx.load(os.path.join(case.model_dir, "model.onnx"))
-
-
-def _data_sets(case) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
-    """The case's data sets: in memory (onnx >= 1.17) or data_set_*/input_*.pb / output_*.pb files."""
-    if getattr(case, "data_sets", None) is not None:
-        return [(list(inputs), list(outputs)) for inputs, outputs in case.data_sets]
-
-    def numbered(directory: str, kind: str) -> list[np.ndarray]:
-        files = glob.glob(os.path.join(directory, f"{kind}_*.pb"))
-        files.sort(key=lambda p: int(os.path.basename(p)[len(kind) + 1:-3]))
-        return [_read_tensor(p) for p in files]
-
-    return [(numbered(d, "input"), numbered(d, "output"))
-            for d in sorted(glob.glob(os.path.join(case.model_dir, "data_set_*")))]
+NODE_CASES = node_cases(lambda name: name == "test_matmulinteger" or name.startswith("test_qlinearmatmul_"))
 
 
 def _per_tensor_or_column(value: np.ndarray, name: str):
@@ -447,13 +409,13 @@ def test_node_cases_selected():
 @pytest.mark.parametrize("name", sorted(NODE_CASES))
 def test_onnx_node_case(name):
     case = NODE_CASES[name]
-    model = _model(case)
+    model = case_model(case)
     graph = model.graph
     assert len(graph.node) == 1, [n.op_type for n in graph.node]
     node = graph.node[0]
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     feed_names = [i.name for i in graph.input if i.name not in constants]
-    data_sets = _data_sets(case)
+    data_sets = case_data_sets(case)
     assert data_sets, name
     for inputs, outputs in data_sets:
         values = dict(constants)
