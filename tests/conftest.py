@@ -5,6 +5,7 @@ Select one with ``HYPOTHESIS_PROFILE=dev pytest`` (default ``ci``).
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -16,3 +17,26 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=20)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def fresh_pool():
+    """Give the test its own host thread pool and shut it down afterwards.
+
+    Yields a function that shuts down the current pool, so that the next op creates one sized by
+    a patched ``_tiles.THREADS``.
+    """
+    from inferentia_kernels.ops import _tiles
+
+    def reset() -> None:
+        pool, _tiles._pool = _tiles._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    saved = _tiles._pool
+    _tiles._pool = None
+    try:
+        yield reset
+    finally:
+        reset()
+        _tiles._pool = saved

@@ -735,27 +735,6 @@ def test_conv_integer_equals_matmul_integer_of_im2col(tx, tw, geo, seed, data):
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fresh_pool():
-    """Give the test its own thread pool (sized by the patched THREADS) and shut it down after."""
-    saved = _tiles._pool
-    _tiles._pool = None
-    try:
-        yield
-    finally:
-        pool = _tiles._pool
-        _tiles._pool = saved
-        if pool is not None:
-            pool.shutdown(wait=True)
-
-
-def _reset_pool():
-    pool = _tiles._pool
-    _tiles._pool = None
-    if pool is not None:
-        pool.shutdown(wait=True)
-
-
 CHUNK_CASES = [
     # x shape, w shape, kwargs: Ho·Wo not a multiple of 4, batch > 1, so chunks meet image boundaries
     ((3, 5, 9, 7), (6, 5, 3, 3), dict(padding=1)),
@@ -796,7 +775,7 @@ def test_chunking_and_threads_do_not_change_results(monkeypatch, fresh_pool):
             patch.setattr(_tiles, "THREADS", threads)
             patch.setattr(_int8_engine, "CHUNK_BYTES", chunk_bytes)
             patch.setattr(_float_engine, "CHUNK_BYTES", chunk_bytes)
-            _reset_pool()
+            fresh_pool()
             for x8, w8, zw, x_qp, w_qp, y_qp, xf, wf, bias, kwargs, results in cases:
                 context = f"THREADS={threads} CHUNK_BYTES={chunk_bytes} x{x8.shape} w{w8.shape} {kwargs}"
                 assert_same(results["conv_integer"], ik.ops.conv_integer(x8, w8, 131, zw, **kwargs), context)
@@ -805,7 +784,7 @@ def test_chunking_and_threads_do_not_change_results(monkeypatch, fresh_pool):
                 for p in PRECISIONS:
                     assert_same_bits(ik.ops.conv2d(xf, wf, bias, precision=p, **kwargs), results[f"conv2d {p}"],
                                      f"{context} {p}")
-    _reset_pool()
+    fresh_pool()
 
 
 def test_chunks_really_split_at_tiny_chunk_bytes(monkeypatch):

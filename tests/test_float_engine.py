@@ -752,27 +752,6 @@ def test_output_is_a_fresh_writeable_array(a_shape, b_shape):
 # 7. determinism across thread splits
 
 
-@pytest.fixture
-def fresh_pool():
-    """Give the test its own thread pool (sized by the patched THREADS) and shut it down after."""
-    saved = _tiles._pool
-    _tiles._pool = None
-    try:
-        yield
-    finally:
-        pool = _tiles._pool
-        _tiles._pool = saved
-        if pool is not None:
-            pool.shutdown(wait=True)
-
-
-def reset_pool():
-    pool = _tiles._pool
-    _tiles._pool = None
-    if pool is not None:
-        pool.shutdown(wait=True)
-
-
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_results_do_not_depend_on_the_thread_split(precision, monkeypatch, fresh_pool):
     rng = np.random.default_rng(17)
@@ -788,11 +767,11 @@ def test_results_do_not_depend_on_the_thread_split(precision, monkeypatch, fresh
         with monkeypatch.context() as patch:
             patch.setattr(_tiles, "THREADS", threads)
             patch.setattr(_tiles, "N_TILE", n_tile)
-            reset_pool()
+            fresh_pool()
             for a, b, bias, expected in cases:
                 out = matmul(a, b, precision=precision, bias=bias, activation="relu")
                 assert_same_bits(out, expected, f"THREADS={threads} N_TILE={n_tile} {a.shape}@{b.shape}")
-    reset_pool()
+    fresh_pool()
 
 
 def test_concurrent_calls_agree(fresh_pool):

@@ -24,7 +24,7 @@ import tflite_fixedpoint as tfl
 from inferentia_kernels.errors import AccumulatorOverflowWarning, InferentiaKernelsError
 from inferentia_kernels.kernels import requantize as kreq
 from inferentia_kernels.numerics.fixed_point import quantize_multiplier
-from inferentia_kernels.ops import _int8_engine as engine
+from inferentia_kernels.ops import _tiles
 from inferentia_kernels.reference import matmul_integer as ref_mm
 from inferentia_kernels.reference import requantize as ref_rq
 from inferentia_kernels.reference.quantize import quantize_linear as ref_quantize_linear
@@ -384,33 +384,6 @@ def test_matmul_integer_empty(ta, tb, m, k, n):
 # ---- the result does not depend on the thread split -------------------------------------------------
 
 
-def _split_modules() -> list:
-    """The modules that hold the tile split's THREADS / N_TILE / _pool (the INT8 engine, or the tile
-    planner it delegates to)."""
-    modules = [engine]
-    try:
-        from inferentia_kernels.ops import _tiles
-    except ImportError:  # older layout: everything in _int8_engine
-        pass
-    else:
-        modules.append(_tiles)
-    return [m for m in modules if hasattr(m, "THREADS") or hasattr(m, "N_TILE") or hasattr(m, "_pool")]
-
-
-@pytest.fixture
-def fresh_pool(monkeypatch):
-    """Let the engine create a thread pool with the patched THREADS; shut it down afterwards."""
-    modules = [m for m in _split_modules() if hasattr(m, "_pool")]
-    originals = [m._pool for m in modules]
-    for m in modules:
-        monkeypatch.setattr(m, "_pool", None)
-    yield
-    for m, original in zip(modules, originals):
-        created = m._pool
-        if created is not None and created is not original:
-            created.shutdown(wait=True)
-
-
 SPLIT_SHAPES = [(37, 300, 259), (1, 4096, 33), (300, 70, 5), (8, 129, 128), (129, 1, 131), (2, 257, 515)]
 
 
@@ -425,13 +398,8 @@ def _split_inputs(ta, tb, m, k, n, seed):
 @pytest.mark.parametrize("n_tile", [4, 8, 128])
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
 def test_results_do_not_depend_on_the_thread_split(monkeypatch, fresh_pool, threads, n_tile):
-    patched = set()
-    for module in _split_modules():
-        for name, value in (("THREADS", threads), ("N_TILE", n_tile)):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, value)
-                patched.add(name)
-    assert patched == {"THREADS", "N_TILE"}
+    monkeypatch.setattr(_tiles, "THREADS", threads)
+    monkeypatch.setattr(_tiles, "N_TILE", n_tile)
     for index, ((m, k, n), (ta, tb)) in enumerate(zip(SPLIT_SHAPES, itertools.cycle(DTYPE_PAIRS))):
         a, b, zb = _split_inputs(ta, tb, m, k, n, index)
         za = info(ta)[1] - 3
