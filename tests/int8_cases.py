@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from inferentia_kernels.reference.quantize import quantize_linear
+
 #: Fills without "zero_point" (for tests that draw zero points separately).
 FILLS = ("random", "min", "max", "minmax", "near_extremes")
 
@@ -47,3 +49,21 @@ def fill_array(rng: np.random.Generator, dt, shape, fill: str, zp: int = 0) -> n
 def zero_point_value(dt):
     lo, hi = info(dt)
     return st.one_of(st.sampled_from([lo, lo + 1, hi - 1, hi, 0, 1, 3]), st.integers(lo, hi))
+
+
+def expected_activation_range(activation, scale, zero_point, dtype):
+    """The quantized clamp of an activation, written independently of the library: each real bound
+    goes through ONNX QuantizeLinear with the output parameters (reference.quantize), so "relu" clamps
+    at the zero point."""
+    if activation is None:
+        return None
+
+    def q(real: float) -> int:
+        return int(quantize_linear(np.float32(real), np.float32(scale), zero_point, dtype))
+
+    lo, hi = info(dtype)
+    if activation == "relu":
+        return q(0.0), hi
+    if activation == "relu6":
+        return q(0.0), q(6.0)
+    return q(activation[0]), q(activation[1])

@@ -36,8 +36,7 @@ from inferentia_kernels.errors import InferentiaKernelsError
 from inferentia_kernels.ops import _float_engine, _int8_engine, _tiles
 from inferentia_kernels.reference import conv as ref_conv
 from inferentia_kernels.reference import requantize as ref_rq
-from inferentia_kernels.reference.quantize import quantize_linear as ref_quantize_linear
-from int8_cases import fill_array, info, zero_point_value
+from int8_cases import expected_activation_range, fill_array, info, zero_point_value
 
 QParams = ik.QParams
 U8, S8 = np.dtype(np.uint8), np.dtype(np.int8)
@@ -158,23 +157,6 @@ def reference_conv_float(x, w, bias, stride, padding, dilation, groups, precisio
     pads = explicit_pads(padding, x.shape[2:], w.shape[2:], stride, dilation)
     low, high = float_bounds(activation)
     return ref_conv.conv_float(x, w, bias, as_pair(stride), pads, as_pair(dilation), groups, precision, low, high)
-
-
-def expected_activation_range(activation, scale, zero_point, dtype):
-    """The quantized clamp of an activation: each real bound through ONNX QuantizeLinear with the
-    output parameters (reference.quantize), so "relu" clamps at the zero point."""
-    if activation is None:
-        return None
-
-    def q(real: float) -> int:
-        return int(ref_quantize_linear(np.float32(real), np.float32(scale), zero_point, dtype))
-
-    lo, hi = info(dtype)
-    if activation == "relu":
-        return q(0.0), hi
-    if activation == "relu6":
-        return q(0.0), q(6.0)
-    return q(activation[0]), q(activation[1])
 
 
 def float_multipliers(sx, sw, sy) -> np.ndarray:

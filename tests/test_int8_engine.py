@@ -27,8 +27,7 @@ from inferentia_kernels.numerics.fixed_point import quantize_multiplier
 from inferentia_kernels.ops import _tiles
 from inferentia_kernels.reference import matmul_integer as ref_mm
 from inferentia_kernels.reference import requantize as ref_rq
-from inferentia_kernels.reference.quantize import quantize_linear as ref_quantize_linear
-from int8_cases import fill_array, info
+from int8_cases import expected_activation_range, fill_array, info
 
 QParams = ik.QParams
 
@@ -455,24 +454,6 @@ def activation_strategy():
                       st.sampled_from([0.0, 6.0, -0.5, 0.5, -float("inf"), float("inf")]))
     pair = st.tuples(bound, bound).map(lambda p: (min(p), max(p)))
     return st.one_of(st.none(), st.sampled_from(["relu", "relu6"]), pair)
-
-
-def expected_activation_range(activation, scale, zero_point, dtype):
-    """The quantized clamp of an activation, written independently of the library: each real bound
-    goes through ONNX QuantizeLinear with the output parameters (reference.quantize), so "relu" clamps
-    at the zero point."""
-    if activation is None:
-        return None
-
-    def q(real: float) -> int:
-        return int(ref_quantize_linear(np.float32(real), np.float32(scale), zero_point, dtype))
-
-    lo, hi = info(dtype)
-    if activation == "relu":
-        return q(0.0), hi
-    if activation == "relu6":
-        return q(0.0), q(6.0)
-    return q(activation[0]), q(activation[1])
 
 
 @st.composite
