@@ -21,15 +21,22 @@ def loop(name: str) -> set[str]:
     return set(hot_loop(kernel, *example(), containing=containing))
 
 
-def test_int8_microkernel_uses_a_multiply_add_instruction():
-    instructions = loop("INT8 GEMM microkernel (gemm_u8s8_tile)")
-    expected = "vpdpwssd" if {"avxvnni", "avx512vnni"} & jit_cpu_features() else "vpmaddwd"
-    assert expected in instructions, instructions
-    assert "vpmulld" not in instructions, instructions
-
-
 #: Loop control of a microkernel's k loop (any conditional jump as well).
 LOOP_CONTROL = {"addq", "subq", "incq", "decq", "cmpq", "leaq"}
+
+
+def test_portable_int8_microkernel_is_a_register_resident_multiply_add_loop():
+    """Two products per 32-bit lane: vpdpwssd where the target has a VNNI (AVX-VNNI or AVX-512),
+    else vpmaddwd + vpaddd; nothing but loads, broadcasts and loop control besides."""
+    instructions = loop("INT8 portable microkernel (int16 pairs)")
+    if {"avxvnni", "avx512vnni"} & jit_cpu_features():
+        arithmetic = {"vpdpwssd"}
+    else:
+        arithmetic = {"vpmaddwd", "vpaddd"}
+    assert arithmetic <= instructions, instructions
+    unexpected = {op for op in instructions if not op.startswith("j")} - LOOP_CONTROL - arithmetic - {
+        "vmovdqu", "vmovdqu64", "vpbroadcastd"}
+    assert not unexpected, ("the loop should only load B, broadcast A and multiply-add (no spills)", instructions)
 
 
 def test_float_loop_rounds_products_unless_they_are_exact():
@@ -56,7 +63,7 @@ def test_float_microkernel_only_loads_broadcasts_and_multiplies_adds():
 
 @pytest.mark.skipif("vnni" not in available_paths(), reason="the JIT target has no AVX-512 VNNI")
 def test_vnni_microkernel_is_a_register_resident_vpdpbusd_loop():
-    instructions = loop("INT8 VNNI microkernel (gemm_vnni_tile)")
+    instructions = loop("INT8 VNNI microkernel (bytes)")
     assert "vpdpbusd" in instructions, instructions
     assert instructions <= {"addq", "decq", "incq", "subq", "cmpq", "jne", "vmovdqu64", "vpbroadcastd", "vpdpbusd"}, (
         "the loop should only load B, broadcast A and multiply-add (no spills)", instructions)

@@ -34,9 +34,10 @@ def random_int8(rng, dtype, shape):
     return rng.integers(info.min, info.max + 1, shape, dtype=dtype)
 
 
-# M around both microkernels' heights (4, 6), N around their widths (4, 64) and the 128-column
-# strips, K around the VNNI quad (4) and values where padding matters.
-SHAPES = [(1, 1, 1), (4, 3, 5), (5, 5, 63), (6, 4, 64), (7, 9, 65), (12, 130, 129), (13, 257, 200), (33, 1000, 17)]
+# M around the GEMV limit (4) and the microkernels' height (6), N around their widths (16, 64) and
+# the 128-column strips, K around the groups (2, 4) and values where padding matters.
+SHAPES = [(1, 1, 1), (4, 3, 5), (5, 5, 63), (6, 4, 64), (7, 9, 65), (6, 2, 16), (7, 1, 17), (12, 130, 129),
+          (13, 257, 200), (33, 1000, 17)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -154,13 +155,13 @@ def test_the_vnni_kernel_refuses_to_compile_for_a_target_without_vnni(tmp_path):
         """
         import numpy as np
         from numba.core.errors import TypingError
-        from inferentia_kernels.kernels import vnni
+        from inferentia_kernels.kernels import int8_microkernel
         try:
-            vnni.gemm_vnni_tile(np.zeros(96, np.uint8), np.zeros(1024, np.int8), 4, np.zeros(6, np.int32),
-                                np.zeros(64, np.int32), np.int32(0), np.zeros(64, np.int32), np.zeros(64, np.int32),
-                                0, np.zeros(64, np.float32), np.zeros(64, np.int32), np.zeros(64, np.int32),
-                                np.int32(0), np.int32(0), np.int32(0), 6, 64, 0, 6, 0, 64,
-                                np.zeros((6, 64), np.int32), np.zeros((6, 64), np.int32))
+            int8_microkernel.gemm_packed_tile(
+                np.zeros(96, np.uint8), np.zeros(1024, np.int8), 4, np.zeros(6, np.int32), np.zeros(64, np.int32),
+                np.int32(0), np.zeros(64, np.int32), np.zeros(64, np.int32), 0, np.zeros(64, np.float32),
+                np.zeros(64, np.int32), np.zeros(64, np.int32), np.int32(0), np.int32(0), np.int32(0), 6, 64, 0, 6,
+                0, 64, np.zeros((6, 64), np.int32), np.zeros((6, 64), np.int32))
         except TypingError as error:
             print("refused:", "lacks ['avx512vnni']" in str(error))
         """,

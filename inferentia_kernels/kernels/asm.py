@@ -17,9 +17,9 @@ import numpy as np
 from .gemm_float import MR as FLOAT_MR
 from .gemm_float import NR as FLOAT_NR
 from .gemm_float import gemm_float_tile
-from .gemm_int8 import gemm_rows_tile, gemm_u8s8_tile
+from .gemm_int8 import gemm_rows_tile
+from .int8_microkernel import MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_packed_tile
 from .jit import OPTIONS
-from .vnni import MR, NR, gemm_vnni_tile
 
 __all__ = ["HOT_LOOPS", "hot_loop"]
 
@@ -43,6 +43,8 @@ def hot_loop(kernel, *args, containing: str = "") -> tuple[str, ...]:
             label, block = line.rstrip(":").strip(), []
         elif line.startswith("\t") and not line.startswith("\t."):
             mnemonic, *operands = line.split()
+            if mnemonic.startswith("{") and operands:  # an encoding prefix: "{vex} vpdpwssd" (AVX-VNNI)
+                mnemonic, *operands = operands
             block.append(mnemonic)
             if mnemonic.startswith("j"):
                 if operands and operands[0] == label and any(op.startswith(containing) for op in block):
@@ -52,19 +54,14 @@ def hot_loop(kernel, *args, containing: str = "") -> tuple[str, ...]:
     return tuple(sorted(set(best)))
 
 
-def _int8_gemm_args():
-    n = 16
-    zeros_i = np.zeros(n, np.int32)
-    return (np.zeros((n, n), np.uint8), np.zeros((n, n), np.int8), zeros_i, zeros_i, np.int32(0), zeros_i,
-            zeros_i, 0, np.zeros(n, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0), np.int32(0),
-            n, n, 0, n, 0, n, 16, np.zeros((4, 16), np.int32), np.zeros((n, n), np.int32))
-
-
-def _vnni_args():
-    zeros_i = np.zeros(NR, np.int32)
-    return (np.zeros(MR * 16, np.uint8), np.zeros(NR * 16, np.int8), 16, np.zeros(MR, np.int32), zeros_i,
-            np.int32(0), zeros_i, zeros_i, 0, np.zeros(NR, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0),
-            np.int32(0), MR, NR, 0, MR, 0, NR, np.zeros((MR, NR), np.int32), np.zeros((MR, NR), np.int32))
+def _packed_int8_args(a_dtype, b_dtype, columns):
+    """Arguments of ``gemm_packed_tile`` for one MR x NR block over K = 64."""
+    depth = 64
+    zeros_i = np.zeros(columns, np.int32)
+    return (np.zeros(MR * depth, a_dtype), np.zeros(columns * depth, b_dtype), depth, np.zeros(MR, np.int32),
+            zeros_i, np.int32(0), zeros_i, zeros_i, 0, np.zeros(columns, np.float32), zeros_i, zeros_i, np.int32(0),
+            np.int32(0), np.int32(0), MR, columns, 0, MR, 0, columns, np.zeros((MR, columns), np.int32),
+            np.zeros((MR, columns), np.int32))
 
 
 def _int8_rows_args():
@@ -85,8 +82,9 @@ def _float_gemm_args():
 
 #: name -> (kernel, example arguments, an instruction the loop must contain)
 HOT_LOOPS = {
-    "INT8 GEMM microkernel (gemm_u8s8_tile)": (gemm_u8s8_tile, _int8_gemm_args, ""),
-    "INT8 VNNI microkernel (gemm_vnni_tile)": (gemm_vnni_tile, _vnni_args, ""),
+    "INT8 portable microkernel (int16 pairs)": (
+        gemm_packed_tile, lambda: _packed_int8_args(np.int16, np.int16, PAIR_COLUMNS), ""),
+    "INT8 VNNI microkernel (bytes)": (gemm_packed_tile, lambda: _packed_int8_args(np.uint8, np.int8, VNNI_COLUMNS), ""),
     "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args, ""),
     "float GEMM, products rounded (fp32)": (gemm_float_tile, _float_gemm_args, "vmulp"),
     "float GEMM, exact products fused (bf16/fp16)": (gemm_float_tile, _float_gemm_args, "vfmadd"),

@@ -43,22 +43,14 @@ from numba.extending import intrinsic
 
 from .bits import fma_f32
 from .jit import kernel
+from .register_tile import accumulate, array_data, broadcast, load_vector, register_blocking
 from .target import jit_cpu_features
 
 __all__ = ["LANES", "MR", "NR", "VECTORS", "gemm_float_tile", "pack_a_panels", "pack_b_panels"]
 
 
-def _blocking(features: frozenset[str]) -> tuple[int, int, int]:
-    """(lanes, rows, vectors) of the microkernel for the JIT target's vector registers."""
-    if "avx512f" in features:
-        return 16, 6, 4  # 32 zmm: 24 accumulators + 4 of B + broadcast + product
-    if "avx" in features:
-        return 8, 6, 2  # 16 ymm: 12 accumulators + 2 of B + broadcast + product
-    return 4, 6, 2  # 128-bit vectors (SSE, NEON): the same 16-register budget
-
-
 _FEATURES = jit_cpu_features()
-LANES, MR, VECTORS = _blocking(_FEATURES)
+LANES, MR, VECTORS = register_blocking(_FEATURES)
 NR = LANES * VECTORS  # columns per microkernel tile (one packed panel of B)
 #: Whether llvm.fma is a hardware instruction: an x86 target without FMA would call fmaf per lane.
 _HARDWARE_FMA = bool({"fma", "avx512f"} & _FEATURES) or platform.machine().lower() not in (
@@ -95,62 +87,35 @@ def _microkernel(fused: bool):
             return None
 
         def codegen(context, builder, signature, args):
-            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            f32, i64 = ir.FloatType(), ir.IntType(64)
             vector = ir.VectorType(f32, LANES)
             a_off, b_off, b_ld, n_k, p_off = (
                 context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3, 4, 5, 8)
             )
-            a_data = context.make_array(signature.args[0])(context, builder, args[0]).data
-            b_data = context.make_array(signature.args[2])(context, builder, args[2]).data
-            p_data = context.make_array(signature.args[7])(context, builder, args[7]).data
-            a_base = builder.gep(a_data, [a_off])
-            b_base = builder.gep(b_data, [b_off])
+            a_base = builder.gep(array_data(context, builder, signature.args[0], args[0]), [a_off])
+            b_base = builder.gep(array_data(context, builder, signature.args[2], args[2]), [b_off])
+            p_data = array_data(context, builder, signature.args[7], args[7])
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
                                                  f"llvm.fma.v{LANES}f32")
             zero = ir.Constant(vector, [0.0] * LANES)  # +0.0 in every lane
-            splat = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
-            entry = builder.block
-            loop = builder.append_basic_block("float_micro.loop")
-            done = builder.append_basic_block("float_micro.done")
-            builder.cbranch(builder.icmp_signed(">", n_k, ir.Constant(i64, 0)), loop, done)
 
-            builder.position_at_end(loop)
-            k = builder.phi(i64)
-            accumulators = [builder.phi(vector) for _ in range(MR * VECTORS)]
-            b_row = builder.gep(b_base, [builder.mul(k, b_ld)])
-            b_vectors = [
-                builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(i64, LANES * v)]), vector.as_pointer()),
-                             align=4)
-                for v in range(VECTORS)
-            ]
-            a_column = builder.gep(a_base, [builder.mul(k, ir.Constant(i64, MR))])
-            updated = []
-            for r in range(MR):
-                scalar = builder.load(builder.gep(a_column, [ir.Constant(i64, r)]), align=4)
-                lane0 = builder.insert_element(ir.Constant(vector, ir.Undefined), scalar, ir.Constant(i32, 0))
-                broadcast = builder.shuffle_vector(lane0, ir.Constant(vector, ir.Undefined), splat)
-                for v in range(VECTORS):
-                    partial = accumulators[r * VECTORS + v]
-                    if fuse:  # a * b + partial, one rounding
-                        updated.append(builder.call(fma, [broadcast, b_vectors[v], partial]))
-                    else:  # the product rounded, then added (no contraction flags)
-                        updated.append(builder.fadd(partial, builder.fmul(broadcast, b_vectors[v])))
-            next_k = builder.add(k, ir.Constant(i64, 1))
-            loop_end = builder.block
-            builder.cbranch(builder.icmp_signed("<", next_k, n_k), loop, done)
-            k.add_incoming(ir.Constant(i64, 0), entry)
-            k.add_incoming(next_k, loop_end)
-            for phi, value in zip(accumulators, updated):
-                phi.add_incoming(zero, entry)
-                phi.add_incoming(value, loop_end)
+            def step(k, accumulators):
+                b_row = builder.gep(b_base, [builder.mul(k, b_ld)])
+                b_vectors = [load_vector(builder, b_row, LANES * v, vector, align=4) for v in range(VECTORS)]
+                a_column = builder.gep(a_base, [builder.mul(k, ir.Constant(i64, MR))])
+                updated = []
+                for r in range(MR):
+                    a_value = broadcast(builder, builder.load(builder.gep(a_column, [ir.Constant(i64, r)]), align=4),
+                                        vector)
+                    for v in range(VECTORS):
+                        partial = accumulators[r * VECTORS + v]
+                        if fuse:  # a * b + partial, one rounding
+                            updated.append(builder.call(fma, [a_value, b_vectors[v], partial]))
+                        else:  # the product rounded, then added (no contraction flags)
+                            updated.append(builder.fadd(partial, builder.fmul(a_value, b_vectors[v])))
+                return updated
 
-            builder.position_at_end(done)
-            partials = []
-            for value in updated:
-                result = builder.phi(vector)
-                result.add_incoming(zero, entry)
-                result.add_incoming(value, loop_end)
-                partials.append(result)
+            partials = accumulate(builder, n_k, [zero] * (MR * VECTORS), step, "float_micro")
             p_base = builder.gep(p_data, [p_off])
             targets = [
                 builder.bitcast(builder.gep(p_base, [ir.Constant(i64, r * NR + v * LANES)]), vector.as_pointer())
@@ -190,33 +155,24 @@ def _store_tile(typingctx, psum, bias, bias_offset, low, high, out, out_offset, 
         return None
 
     def codegen(context, builder, signature, args):
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        f32, i64 = ir.FloatType(), ir.IntType(64)
         vector = ir.VectorType(f32, LANES)
         bias_off, out_off, out_ld = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (2, 6, 7))
-        p_data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        bias_data = context.make_array(signature.args[1])(context, builder, args[1]).data
-        out_data = context.make_array(signature.args[5])(context, builder, args[5]).data
-        splat = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
-
-        def broadcast(scalar):
-            lane0 = builder.insert_element(ir.Constant(vector, ir.Undefined), scalar, ir.Constant(i32, 0))
-            return builder.shuffle_vector(lane0, ir.Constant(vector, ir.Undefined), splat)
-
-        def vector_at(base, offset):
-            return builder.bitcast(builder.gep(base, [offset]), vector.as_pointer())
-
-        low_v, high_v = broadcast(args[3]), broadcast(args[4])
+        p_data = array_data(context, builder, signature.args[0], args[0])
+        bias_data = array_data(context, builder, signature.args[1], args[1])
+        out_data = array_data(context, builder, signature.args[5], args[5])
+        low_v, high_v = broadcast(builder, args[3], vector), broadcast(builder, args[4], vector)
         bias_base = builder.gep(bias_data, [bias_off])
-        biases = [builder.load(vector_at(bias_base, ir.Constant(i64, v * LANES)), align=4) for v in range(VECTORS)]
+        biases = [load_vector(builder, bias_base, v * LANES, vector, align=4) for v in range(VECTORS)]
         out_base = builder.gep(out_data, [out_off])
         for r in range(MR):
             out_row = builder.gep(out_base, [builder.mul(ir.Constant(i64, r), out_ld)])
             for v in range(VECTORS):
-                value = builder.fadd(builder.load(vector_at(p_data, ir.Constant(i64, r * NR + v * LANES)), align=4),
-                                     biases[v])
+                value = builder.fadd(load_vector(builder, p_data, r * NR + v * LANES, vector, align=4), biases[v])
                 value = builder.select(builder.fcmp_ordered("<", value, low_v), low_v, value)
                 value = builder.select(builder.fcmp_ordered(">", value, high_v), high_v, value)
-                builder.store(value, vector_at(out_row, ir.Constant(i64, v * LANES)), align=4)
+                target = builder.bitcast(builder.gep(out_row, [ir.Constant(i64, v * LANES)]), vector.as_pointer())
+                builder.store(value, target, align=4)
         return context.get_dummy_value()
 
     return types.void(psum, bias, bias_offset, low, high, out, out_offset, out_row_stride), codegen

@@ -1,21 +1,15 @@
-"""INT8 GEMM with INT32 accumulation: packing, a 4x4 microkernel, and a fused epilogue.
+"""INT8 GEMM with INT32 accumulation: the epilogue shared by the packed kernels, and a GEMV path.
 
-Packed operands are always unsigned A times signed B, which is what x86 multiply-add
-instructions want (``vpdpwssd``/``vpmaddwd`` from the compiler here; ``vpdpbusd`` later):
-
-* ``pack_a``: A [M, K] -> uint8 [M4, K] (M4 = M rounded up to 4, zero rows), int8 input
-  stored as ``a ^ 0x80 = a + 128``; also the int32 row sums of the packed values.
-* ``pack_b``: B [K, N] -> int8 [N4, K] (B transposed, K contiguous), uint8 input stored as
-  ``b ^ 0x80 = b - 128``; also the int32 column sums.
-
-The offsets are absorbed by the zero points (``za + 128`` and ``zb - 128``), and zero points are
-applied by the row/column-sum identity, all in wrapping int32 arithmetic, which is exact modulo
-2**32::
+The packed kernels (``int8_microkernel``) multiply unsigned A by signed B: int8 A is stored as
+``a ^ 0x80 = a + 128`` and uint8 B as ``b ^ 0x80 = b - 128``, offsets absorbed by the zero
+points (``za + 128`` and ``zb - 128``). Zero points are applied to the raw sums by the
+row/column-sum identity, in wrapping int32 arithmetic, which is exact modulo 2**32::
 
     sum_k (a - za)(b - zb) = sum_k a*b - za*colsum(b) - zb*rowsum(a) + K*za*zb
 
-Each 4x4 output tile accumulates the whole of K in registers, then goes through the epilogue
-(zero-point correction, bias, and optionally requantization and clamping) before it is stored.
+``_finish_row`` does that for a row of a block of sums while they are in L1, adds the bias and
+stores int32 or the requantized value. ``gemm_rows_tile`` serves products with very few rows,
+where packing would cost as much as the product.
 """
 
 from __future__ import annotations
@@ -25,45 +19,10 @@ import numpy as np
 from .jit import kernel
 from .requantize import FLOAT, requantize_float, requantize_value
 
-__all__ = ["MICRO_ROWS", "STORE_INT32", "gemm_rows_tile", "gemm_u8s8_tile", "pack_a", "pack_b"]
-
-MICRO_ROWS = 4
+__all__ = ["STORE_INT32", "gemm_rows_tile"]
 
 #: Epilogue modes: store the int32 accumulator, or requantize it.
 STORE_INT32 = 0
-
-
-@kernel
-def pack_a(a, flip, packed, row_sums):
-    """Copy A [M, K] into ``packed`` [>= M, K] uint8 (``^ flip``), summing each packed row."""
-    rows, depth = a.shape
-    for i in range(rows):
-        total = np.int32(0)
-        for k in range(depth):
-            value = np.uint8(np.uint8(a[i, k]) ^ flip)
-            packed[i, k] = value
-            total = np.int32(total + np.int32(value))
-        row_sums[i] = total
-
-
-@kernel
-def pack_b(b, flip, col_lo, col_hi, packed, col_sums):
-    """Transpose columns [col_lo, col_hi) of B [K, N] into ``packed`` [N4, K] int8 (``^ flip``).
-
-    Blocks of 64 k x 16 columns keep the strided writes inside a few cache lines.
-    """
-    depth = b.shape[0]
-    for j0 in range(col_lo, col_hi, 16):
-        j1 = min(j0 + 16, col_hi)
-        for j in range(j0, j1):
-            col_sums[j] = 0
-        for k0 in range(0, depth, 64):
-            k1 = min(k0 + 64, depth)
-            for k in range(k0, k1):
-                for j in range(j0, j1):
-                    value = np.int8(np.uint8(b[k, j]) ^ flip)
-                    packed[j, k] = value
-                    col_sums[j] = np.int32(col_sums[j] + np.int32(value))
 
 
 @kernel(inline="always")
@@ -109,77 +68,6 @@ def _finish_row(raw, r, width, i, j0, depth, row_sums, col_sums, a_zero_point, b
             j = first + np.uint64(c)
             out[i, j] = requantize_value(raw[r, c], mode, np.float32(0), quantized_multipliers[j], shifts[j],
                                          y_zero_point, low, high)
-
-
-@kernel
-def gemm_u8s8_tile(a_packed, b_packed, row_sums, col_sums, a_zero_point, b_zero_points, bias,
-                   mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high,
-                   rows, cols, row_lo, row_hi, col_lo, col_hi, col_block, stripe, out):
-    """out[row_lo:row_hi, col_lo:col_hi] of the product of packed A and packed B.
-
-    ``row_lo`` and ``col_lo`` are multiples of 4; ``rows``/``cols`` are the true M and N (the
-    packed operands are zero-padded to multiples of 4, whose results are not stored).
-    ``col_block`` columns of packed B (col_block x K bytes) are reused across all rows of the
-    tile while they sit in the L2 cache; the 4 rows of A being used sit in L1.
-    """
-    depth = a_packed.shape[1]
-    for jb in range(col_lo, col_hi, col_block):
-        je = min(jb + col_block, col_hi)
-        for i in range(row_lo, row_hi, 4):
-            for j in range(jb, je, 4):
-                c00 = c01 = c02 = c03 = np.int32(0)
-                c10 = c11 = c12 = c13 = np.int32(0)
-                c20 = c21 = c22 = c23 = np.int32(0)
-                c30 = c31 = c32 = c33 = np.int32(0)
-                # Widening each byte to int32 right at the multiply is what lets LLVM fuse the
-                # multiply-add into vpdpwssd (AVX-VNNI / AVX512-VNNI) or vpmaddwd (AVX2).
-                for k in range(depth):
-                    a0 = np.int32(a_packed[i, k])
-                    a1 = np.int32(a_packed[i + 1, k])
-                    a2 = np.int32(a_packed[i + 2, k])
-                    a3 = np.int32(a_packed[i + 3, k])
-                    b0 = np.int32(b_packed[j, k])
-                    b1 = np.int32(b_packed[j + 1, k])
-                    b2 = np.int32(b_packed[j + 2, k])
-                    b3 = np.int32(b_packed[j + 3, k])
-                    c00 = np.int32(c00 + a0 * b0)
-                    c01 = np.int32(c01 + a0 * b1)
-                    c02 = np.int32(c02 + a0 * b2)
-                    c03 = np.int32(c03 + a0 * b3)
-                    c10 = np.int32(c10 + a1 * b0)
-                    c11 = np.int32(c11 + a1 * b1)
-                    c12 = np.int32(c12 + a1 * b2)
-                    c13 = np.int32(c13 + a1 * b3)
-                    c20 = np.int32(c20 + a2 * b0)
-                    c21 = np.int32(c21 + a2 * b1)
-                    c22 = np.int32(c22 + a2 * b2)
-                    c23 = np.int32(c23 + a2 * b3)
-                    c30 = np.int32(c30 + a3 * b0)
-                    c31 = np.int32(c31 + a3 * b1)
-                    c32 = np.int32(c32 + a3 * b2)
-                    c33 = np.int32(c33 + a3 * b3)
-                t = j - jb
-                stripe[0, t] = c00
-                stripe[0, t + 1] = c01
-                stripe[0, t + 2] = c02
-                stripe[0, t + 3] = c03
-                stripe[1, t] = c10
-                stripe[1, t + 1] = c11
-                stripe[1, t + 2] = c12
-                stripe[1, t + 3] = c13
-                stripe[2, t] = c20
-                stripe[2, t + 1] = c21
-                stripe[2, t + 2] = c22
-                stripe[2, t + 3] = c23
-                stripe[3, t] = c30
-                stripe[3, t + 1] = c31
-                stripe[3, t + 2] = c32
-                stripe[3, t + 3] = c33
-            # The epilogue runs on the 4 x col_block sums while they are in L1.
-            for r in range(min(4, rows - i)):
-                _finish_row(stripe, r, min(je, cols) - jb, i + r, jb, depth, row_sums, col_sums, a_zero_point,
-                            b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts,
-                            y_zero_point, low, high, out)
 
 
 @kernel

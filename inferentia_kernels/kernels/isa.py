@@ -2,7 +2,7 @@
 ISA-specific is compiled.
 
 ``INFERENTIA_KERNELS_ISA`` = ``auto`` (default: the fastest the target supports) | ``vnni``
-(AVX-512 VNNI ``vpdpbusd``) | ``portable`` (compiler-vectorised code every host runs). A forced path
+(AVX-512 VNNI ``vpdpbusd``) | ``portable`` (``vpmaddwd``/``vpdpwssd`` from target-independent code every host runs). A forced path
 the target lacks is an error, never a crash. The features are the JIT target's
 (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` included), see ``target.py``.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from .target import jit_cpu_features
-from .vnni import REQUIRED_FEATURES as VNNI_FEATURES
+from .int8_microkernel import VNNI_FEATURES
 
 __all__ = ["PATHS", "available_paths", "select_path"]
 

@@ -9,9 +9,10 @@ Two drivers share the packed weights and the tile kernel:
   tiles and each chunk's thread produces its rows of A (e.g. gathers patches) into a bounded
   buffer, so the whole A is never materialised.
 
-The packing layouts and the tile kernel come from a backend: ``_Portable`` (compiler-vectorised,
-every host) or ``_Vnni`` (AVX-512 VNNI), chosen once by ``kernels.isa.select_path``. Both produce
-the same raw sums and share the epilogue, so results are identical.
+The packing layouts and the microkernel come from a backend: "portable" (int16 pairs,
+``vpmaddwd``/``vpdpwssd``, every host) or "vnni" (bytes, AVX-512 ``vpdpbusd``), chosen once by
+``kernels.isa.select_path``. Both produce the same raw sums and share the epilogue, so results
+are identical.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import vnni
-from ..kernels.gemm_int8 import MICRO_ROWS, STORE_INT32, gemm_rows_tile, gemm_u8s8_tile, pack_a, pack_b
+from ..kernels.gemm_int8 import STORE_INT32, gemm_rows_tile
+from ..kernels.int8_microkernel import (MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_packed_tile, group_size, pack_a_groups,
+                                        pack_b_groups)
 from ..kernels.isa import select_path
 from . import _tiles
 
@@ -31,6 +33,8 @@ __all__ = ["Epilogue", "PackedB", "Prepacked", "active_path", "gemm_int8", "gemm
 
 #: Bytes of A rows a row chunk may hold (per thread).
 CHUNK_BYTES = 256 * 1024
+#: Products with fewer rows skip packing (GEMV).
+FEW_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -61,61 +65,42 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-class _Portable:
-    """4 x 4 microkernel; A [M4, K] uint8 and B [N4, K] int8 with K contiguous."""
+class _Backend:
+    """One of the packed INT8 kernels (``kernels/int8_microkernel.py``): its packed dtypes and block
+    sizes, and how to pack operands for it and run tiles with it."""
 
-    name = "portable"
-    rows = 4  # row multiple of packed A
-    cols = 4  # column multiple of packed B
-
-    def a_shape(self, rows: int, depth: int) -> tuple[int, ...]:
-        return (rows, depth)
-
-    def pack_a(self, a, flip, packed, row_sums) -> None:
-        pack_a(a, flip, packed, row_sums)
-
-    def b_shape(self, cols: int, depth: int) -> tuple[int, ...]:
-        return (cols, depth)
-
-    def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
-        pack_b(b, flip, col_lo, col_hi, packed, col_sums)
-
-    def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        # Columns of packed B reused from L2: about 256 KiB, a multiple of 4.
-        col_block = max(4, min(_tiles.N_TILE, (256 * 1024 // max(product.depth, 1)) // 4 * 4))
-        gemm_u8s8_tile(a_packed, product.packed, row_sums, *product.kernel_arguments(), rows, product.cols,
-                       row_lo, row_hi, col_lo, col_hi, col_block, np.empty((4, col_block), np.int32), out)
-
-
-class _Vnni:
-    """6 x 64 ``vpdpbusd`` microkernel on VNNI-layout packed A and B (``kernels/vnni.py``)."""
-
-    name = "vnni"
-    rows = vnni.MR
-    cols = vnni.NR
+    def __init__(self, name: str, a_dtype, b_dtype, cols: int):
+        self.name = name
+        self.a_dtype, self.b_dtype = np.dtype(a_dtype), np.dtype(b_dtype)
+        self.group = group_size(a_dtype)
+        self.rows = MR  # row multiple of packed A
+        self.cols = cols  # column multiple of packed B
 
     def a_shape(self, rows: int, depth: int) -> tuple[int, ...]:
-        return (rows * _round_up(depth, 4),)
+        return (rows * _round_up(depth, self.group),)
 
     def pack_a(self, a, flip, packed, row_sums) -> None:
-        vnni.pack_a_vnni(a, flip, 0, a.shape[0], packed, row_sums)
+        pack_a_groups(a, flip, 0, a.shape[0], packed, row_sums)
 
     def b_shape(self, cols: int, depth: int) -> tuple[int, ...]:
-        return (cols * _round_up(depth, 4),)
+        return (cols * _round_up(depth, self.group),)
 
     def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
-        vnni.pack_b_vnni(b, flip, col_lo, col_hi, packed, col_sums)
+        pack_b_groups(b, flip, col_lo, col_hi, packed, col_sums)
 
     def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        vnni.gemm_vnni_tile(a_packed, product.packed, product.depth, row_sums, *product.kernel_arguments(), rows,
-                            product.cols, row_lo, row_hi, col_lo, col_hi, np.empty((vnni.MR, vnni.NR), np.int32), out)
+        gemm_packed_tile(a_packed, product.packed, product.depth, row_sums, *product.kernel_arguments(), rows,
+                         product.cols, row_lo, row_hi, col_lo, col_hi, np.empty((MR, self.cols), np.int32), out)
 
 
-_BACKENDS = {"portable": _Portable(), "vnni": _Vnni()}
-_active: _Portable | _Vnni | None = None
+_BACKENDS = {
+    "portable": _Backend("portable", np.int16, np.int16, PAIR_COLUMNS),
+    "vnni": _Backend("vnni", np.uint8, np.int8, VNNI_COLUMNS),
+}
+_active: _Backend | None = None
 
 
-def _backend() -> _Portable | _Vnni:
+def _backend() -> _Backend:
     global _active
     if _active is None:
         _active = _BACKENDS[select_path()]
@@ -152,7 +137,7 @@ class PackedB:
         self.depth, self.cols = b.shape
         self.padded_cols = _round_up(self.cols, backend.cols)
         self.flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
-        self.packed = aligned_zeros(backend.b_shape(self.padded_cols, self.depth), np.int8)
+        self.packed = aligned_zeros(backend.b_shape(self.padded_cols, self.depth), backend.b_dtype)
         self.col_sums = np.zeros(self.padded_cols, np.int32)
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
@@ -199,7 +184,7 @@ def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, ep
     out = np.empty((rows, cols), dtype=epilogue.out_dtype)
     if rows == 0 or cols == 0:
         return out
-    if rows < MICRO_ROWS:
+    if rows < FEW_ROWS:
         _gemm_few_rows(a, b.weights if isinstance(b, Prepacked) else b, a_zero_point, b_zero_points, epilogue, out)
         return out
     backend = _backend()
@@ -216,7 +201,7 @@ def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, ep
             _tiles.run_tiles(lambda piece: weights.pack(piece[2], piece[3]),
                              [(0, 0, lo, min(lo + step, cols)) for lo in range(0, cols, step)])
     product = _Product(weights, a.dtype, a_zero_point, b_zero_points, epilogue)
-    a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), np.uint8)
+    a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), backend.a_dtype)
     row_sums = np.zeros(padded_rows, np.int32)
     backend.pack_a(a, product.a_flip, a_packed, row_sums)
 
@@ -310,7 +295,7 @@ def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows:
         buffer = np.empty((row_hi - row_lo, depth), a_dtype)
         fill_rows(row_lo, buffer)
         padded_rows = _round_up(row_hi - row_lo, backend.rows)
-        a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), np.uint8)
+        a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), backend.a_dtype)
         row_sums = np.zeros(padded_rows, np.int32)
         backend.pack_a(buffer, product.a_flip, a_packed, row_sums)
         product.tile(a_packed, row_sums, row_hi - row_lo, 0, padded_rows, 0, product.padded_cols,

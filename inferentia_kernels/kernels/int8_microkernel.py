@@ -1,0 +1,207 @@
+"""INT8 GEMM: group-interleaved packing and two register-tiled microkernels written in LLVM IR.
+
+Both microkernels compute an ``MR x NR`` block of int32 sums of unsigned A times signed B and
+keep it in registers (phi nodes of one IR loop). Each 32-bit lane of an accumulator is one output
+column and adds, per step, the products of one *group* of consecutive k: 4 k of bytes, or 2 k
+of 16-bit values. Which kernel runs follows from the packed dtype:
+
+* **VNNI** (uint8 A, int8 B; groups of 4): one ``vpdpbusd`` per accumulator and step (AVX-512
+  VNNI). Compiling it for a target without the feature would be a fatal LLVM error that Python
+  cannot catch, so it refuses to type unless the JIT target has avx512f, avx512bw and avx512vnni.
+* **Pairs** (int16 A and B holding the same byte values; groups of 2): target-independent IR,
+  ``sext``, ``mul`` and an add of the even and odd products, which the x86 back end compiles to
+  one ``vpmaddwd`` (SSE2/AVX2/AVX-512) or ``vpdpwssd`` (AVX-VNNI, AVX-512 VNNI) per accumulator
+  and step: 2 products per 32-bit lane. The portable path every host runs. Products
+  (|a| <= 255, |b| <= 128) and pair sums are exact in int32; accumulation wraps modulo 2**32.
+
+Packed layouts (K zero-padded to whole groups, rows and columns to whole blocks; zeros add
+nothing). A group occupies 4 bytes per row or column:
+
+* A: ``[row block][group][MR][G]``: uint8 values (int8 A stored as ``a ^ 0x80``);
+* B: ``[column block][group][NR][G]``: int8 values (uint8 B stored as ``b ^ 0x80``).
+
+The offsets 128 go into the zero points; the raw sums then go through the shared epilogue
+(``gemm_int8._finish_row``: zero points by row/column sums, bias, requantization).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
+
+from .gemm_int8 import _finish_row
+from .jit import kernel
+from .register_tile import accumulate, array_data, broadcast, load_vector, register_blocking
+from .target import jit_cpu_features
+
+__all__ = ["MR", "PAIR_COLUMNS", "VNNI_COLUMNS", "VNNI_FEATURES", "gemm_packed_tile", "group_size",
+           "pack_a_groups", "pack_b_groups"]
+
+VNNI_FEATURES = frozenset({"avx512f", "avx512bw", "avx512vnni"})
+MR = 6  # rows per microkernel block, both kernels
+_VNNI_LANES, _VNNI_VECTORS = 16, 4  # zmm: 6 x 4 accumulators
+VNNI_COLUMNS = _VNNI_LANES * _VNNI_VECTORS  # NR of the VNNI kernel
+_PAIR_LANES, _PAIR_ROWS, _PAIR_VECTORS = register_blocking(jit_cpu_features())
+assert _PAIR_ROWS == MR
+PAIR_COLUMNS = _PAIR_LANES * _PAIR_VECTORS  # NR of the pairs kernel: 64 (AVX-512), 16 (AVX), 8
+
+
+def group_size(dtype) -> int:
+    """k per group for a packed dtype: 4 (bytes) or 2 (int16)."""
+    return 4 // np.dtype(dtype).itemsize
+
+
+@kernel(inline="always")
+def _layout(packed):
+    """(k per group, NR) of the kernel that reads ``packed``; a constant for each dtype."""
+    if packed.itemsize == 1:
+        return 4, VNNI_COLUMNS
+    return 2, PAIR_COLUMNS
+
+
+def _vnni_step(builder, a_base, b_base, quad, accumulators):
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    vector = ir.VectorType(i32, _VNNI_LANES)
+    dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
+                                         "llvm.x86.avx512.vpdpbusd.512")
+    b_quad = builder.gep(b_base, [builder.mul(quad, ir.Constant(i64, VNNI_COLUMNS * 4))])
+    b_vectors = [load_vector(builder, b_quad, 64 * v, vector, align=1) for v in range(_VNNI_VECTORS)]
+    a_quad = builder.gep(a_base, [builder.mul(quad, ir.Constant(i64, MR * 4))])
+    updated = []
+    for r in range(MR):
+        four_bytes = builder.load(builder.bitcast(builder.gep(a_quad, [ir.Constant(i64, 4 * r)]), i32.as_pointer()),
+                                  align=1)
+        a_value = broadcast(builder, four_bytes, vector)
+        for v in range(_VNNI_VECTORS):  # operand order: accumulator, unsigned bytes, signed bytes
+            updated.append(builder.call(dot, [accumulators[r * _VNNI_VECTORS + v], a_value, b_vectors[v]]))
+    return updated
+
+
+def _pairs_step(builder, a_base, b_base, pair, accumulators):
+    i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
+    lanes = _PAIR_LANES
+    halves = ir.VectorType(i16, 2 * lanes)  # lanes x (k even, k odd)
+    wide = ir.VectorType(i32, 2 * lanes)
+    vector = ir.VectorType(i32, lanes)
+    even = ir.Constant(vector, list(range(0, 2 * lanes, 2)))
+    odd = ir.Constant(vector, list(range(1, 2 * lanes, 2)))
+    b_pair = builder.gep(b_base, [builder.mul(pair, ir.Constant(i64, PAIR_COLUMNS * 2))])
+    b_vectors = [builder.sext(load_vector(builder, b_pair, 2 * lanes * v, halves, align=2), wide)
+                 for v in range(_PAIR_VECTORS)]
+    a_pair = builder.gep(a_base, [builder.mul(pair, ir.Constant(i64, MR * 2))])
+    updated = []
+    for r in range(MR):
+        two_values = builder.load(builder.bitcast(builder.gep(a_pair, [ir.Constant(i64, 2 * r)]), i32.as_pointer()),
+                                  align=2)
+        a_value = builder.sext(builder.bitcast(broadcast(builder, two_values, vector), halves), wide)
+        for v in range(_PAIR_VECTORS):
+            # This shape (products of the whole vectors, then even + odd) is what the x86 back end
+            # matches to vpmaddwd; the accumulation wraps like the hardware's.
+            products = builder.mul(a_value, b_vectors[v], flags=["nsw"])
+            pair_sums = builder.add(builder.shuffle_vector(products, ir.Constant(wide, ir.Undefined), even),
+                                    builder.shuffle_vector(products, ir.Constant(wide, ir.Undefined), odd),
+                                    flags=["nsw"])
+            updated.append(builder.add(accumulators[r * _PAIR_VECTORS + v], pair_sums))
+    return updated
+
+
+@intrinsic
+def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, groups, tile):
+    """tile[MR, NR] (int32) = the sums over ``groups`` groups of packed A (from element a_offset)
+    times packed B (from element b_offset): the VNNI kernel for uint8 A and int8 B, the pairs
+    kernel for int16 A and B."""
+    dtypes = (getattr(a_packed, "dtype", None), getattr(b_packed, "dtype", None))
+    if dtypes == (types.uint8, types.int8):
+        missing = VNNI_FEATURES - jit_cpu_features()
+        if missing:
+            raise TypingError(f"the JIT target lacks {sorted(missing)}: the VNNI microkernel cannot be compiled")
+        step, lanes, vectors = _vnni_step, _VNNI_LANES, _VNNI_VECTORS
+    elif dtypes == (types.int16, types.int16):
+        step, lanes, vectors = _pairs_step, _PAIR_LANES, _PAIR_VECTORS
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vector = ir.VectorType(i32, lanes)
+        a_off, b_off, count = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3, 4))
+        a_base = builder.gep(array_data(context, builder, signature.args[0], args[0]), [a_off])
+        b_base = builder.gep(array_data(context, builder, signature.args[2], args[2]), [b_off])
+        zero = ir.Constant(vector, [0] * lanes)
+        sums = accumulate(builder, count, [zero] * (MR * vectors),
+                          lambda group, accumulators: step(builder, a_base, b_base, group, accumulators), "int8_micro")
+        tile_data = builder.bitcast(array_data(context, builder, signature.args[5], args[5]), i32.as_pointer())
+        for r in range(MR):
+            for v in range(vectors):
+                target = builder.gep(tile_data, [ir.Constant(i64, r * lanes * vectors + v * lanes)])
+                builder.store(sums[r * vectors + v], builder.bitcast(target, vector.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.void(a_packed, a_offset, b_packed, b_offset, groups, tile), codegen
+
+
+@kernel
+def pack_a_groups(a, flip, row_lo, row_hi, packed, row_sums):
+    """Rows [row_lo, row_hi) of A [M, K] into ``packed`` (flat uint8 or int16: the A layout of the
+    kernel for that dtype), and the int32 sums of the packed rows. ``row_lo`` is a multiple of MR;
+    the padding of ``packed`` must be zeros."""
+    group, _ = _layout(packed)
+    depth = a.shape[1]
+    groups = (depth + group - 1) // group
+    for i in range(row_lo, row_hi):
+        block = packed[(i // MR) * groups * MR * group + (i % MR) * group:]
+        total = np.int32(0)
+        for k in range(depth):
+            value = np.uint8(np.uint8(a[i, k]) ^ flip)
+            block[(k // group) * MR * group + k % group] = value
+            total = np.int32(total + np.int32(value))
+        row_sums[i] = total
+
+
+@kernel
+def pack_b_groups(b, flip, col_lo, col_hi, packed, col_sums):
+    """Columns [col_lo, col_hi) of B [K, N] into ``packed`` (flat int8 or int16: the B layout of the
+    kernel for that dtype), and the int32 column sums. ``col_lo`` is a multiple of NR; the padding
+    of ``packed`` must be zeros. For each column block and group, the group's rows of B are read
+    contiguously and interleaved into one contiguous run of NR x G values."""
+    group, columns = _layout(packed)
+    depth = b.shape[0]
+    groups = (depth + group - 1) // group
+    run_length = columns * group
+    for j0 in range(col_lo, col_hi, columns):
+        width = min(columns, col_hi - j0)
+        sums = col_sums[j0:j0 + width]
+        for c in range(width):
+            sums[c] = 0
+        block = packed[(j0 // columns) * groups * run_length:]
+        for g in range(groups):
+            run = block[g * run_length:(g + 1) * run_length]
+            for t in range(min(group, depth - group * g)):
+                row = b[group * g + t, j0:j0 + width]
+                for c in range(width):
+                    value = np.int8(np.uint8(row[c]) ^ flip)
+                    run[group * c + t] = value
+                    sums[c] = np.int32(sums[c] + np.int32(value))
+
+
+@kernel
+def gemm_packed_tile(a_packed, b_packed, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
+                     multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows, cols,
+                     row_lo, row_hi, col_lo, col_hi, tile, out):
+    """out[row_lo:row_hi, col_lo:col_hi] from packed A and B; ``row_lo``/``col_lo`` are
+    multiples of MR/NR. Each column block of packed B (NR x K values) is reused from L2 by every
+    row block; ``tile`` is int32 [MR, NR] scratch of the calling thread."""
+    group, columns = _layout(a_packed)
+    groups = (depth + group - 1) // group
+    a_block = groups * MR * group
+    b_block = groups * columns * group
+    for j in range(col_lo, col_hi, columns):
+        for i in range(row_lo, row_hi, MR):
+            _microkernel(a_packed, (i // MR) * a_block, b_packed, (j // columns) * b_block, groups, tile)
+            for r in range(min(MR, rows - i)):
+                _finish_row(tile, r, min(columns, cols - j), i + r, j, depth, row_sums, col_sums, a_zero_point,
+                            b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point,
+                            low, high, out)
