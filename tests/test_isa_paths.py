@@ -83,6 +83,30 @@ def test_conv_integer_on_every_path(path):
     np.testing.assert_array_equal(got, ref_conv.conv_integer(x, w, 17, 3, (2, 1), (1, 0, 2, 1), (1, 1), 2))
 
 
+@pytest.mark.parametrize("shape", [(7, 9, 65), (13, 257, 200)], ids=str)
+def test_packing_writes_every_value_so_reused_buffers_cannot_leak(path, shape):
+    """Packed operands live in reused per-thread scratch: packing into a buffer full of garbage
+    gives the same bytes and sums as packing into zeros, padding included."""
+    from inferentia_kernels.kernels.int8_microkernel import pack_a_groups, pack_b_groups
+
+    backend = _int8_engine._BACKENDS[path]
+    rng = np.random.default_rng(7)
+    m, k, n = shape
+    a, b = random_int8(rng, np.int8, (m, k)), random_int8(rng, np.uint8, (k, n))
+    rows, cols = -(-m // backend.rows) * backend.rows, -(-n // backend.cols) * backend.cols
+    results = []
+    for fill in (0x00, 0xA5):  # byte patterns
+        a_packed = np.full(backend.a_size(rows, k) * backend.a_dtype.itemsize, fill, np.uint8).view(backend.a_dtype)
+        b_packed = np.full(backend.b_size(cols, k) * backend.b_dtype.itemsize, fill, np.uint8).view(backend.b_dtype)
+        row_sums, col_sums = np.full(rows, fill, np.int32), np.full(cols, fill, np.int32)
+        pack_a_groups(a, np.uint8(0x80), 0, rows, a_packed, row_sums)
+        pack_b_groups(b, np.uint8(0x80), 0, cols, b_packed, col_sums)
+        results.append((a_packed, b_packed, row_sums, col_sums))
+    for zeroed, garbage in zip(*results):
+        np.testing.assert_array_equal(garbage, zeroed)
+    assert not results[0][2][m:].any() and not results[0][3][n:].any()
+
+
 def test_auto_picks_the_fastest_available_path():
     assert isa.select_path("auto") == PATHS[0]
     assert isa.select_path("portable") == "portable"
@@ -158,7 +182,7 @@ def test_the_vnni_kernel_refuses_to_compile_for_a_target_without_vnni(tmp_path):
         from inferentia_kernels.kernels import int8_microkernel
         try:
             int8_microkernel.gemm_packed_tile(
-                np.zeros(96, np.uint8), np.zeros(1024, np.int8), 4, np.zeros(6, np.int32), np.zeros(64, np.int32),
+                np.zeros(96, np.uint8), np.zeros(1024, np.int8), 4, 256, np.zeros(6, np.int32), np.zeros(64, np.int32),
                 np.int32(0), np.zeros(64, np.int32), np.zeros(64, np.int32), 0, np.zeros(64, np.float32),
                 np.zeros(64, np.int32), np.zeros(64, np.int32), np.int32(0), np.int32(0), np.int32(0), 6, 64, 0, 6,
                 0, 64, np.zeros((6, 64), np.int32), np.zeros((6, 64), np.int32))

@@ -58,7 +58,7 @@ def _packed_int8_args(a_dtype, b_dtype, columns):
     """Arguments of ``gemm_packed_tile`` for one MR x NR block over K = 64."""
     depth = 64
     zeros_i = np.zeros(columns, np.int32)
-    return (np.zeros(MR * depth, a_dtype), np.zeros(columns * depth, b_dtype), depth, np.zeros(MR, np.int32),
+    return (np.zeros(MR * depth, a_dtype), np.zeros(columns * depth, b_dtype), depth, 256, np.zeros(MR, np.int32),
             zeros_i, np.int32(0), zeros_i, zeros_i, 0, np.zeros(columns, np.float32), zeros_i, zeros_i, np.int32(0),
             np.int32(0), np.int32(0), MR, columns, 0, MR, 0, columns, np.zeros((MR, columns), np.int32),
             np.zeros((MR, columns), np.int32))

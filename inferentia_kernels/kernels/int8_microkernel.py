@@ -109,10 +109,11 @@ def _pairs_step(builder, a_base, b_base, pair, accumulators):
 
 
 @intrinsic
-def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, groups, tile):
-    """tile[MR, NR] (int32) = the sums over ``groups`` groups of packed A (from element a_offset)
-    times packed B (from element b_offset): the VNNI kernel for uint8 A and int8 B, the pairs
-    kernel for int16 A and B."""
+def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, groups, add_to_sums, sums, sums_offset):
+    """One MR x NR block: ``sums[sums_offset:][:MR * NR]`` (int32, row-major MR x NR) = S + the sums
+    over ``groups`` groups of packed A (from element a_offset) times packed B (from element
+    b_offset), where S is the block's previous value if ``add_to_sums``, else 0. The VNNI kernel
+    for uint8 A and int8 B, the pairs kernel for int16 A and B."""
     dtypes = (getattr(a_packed, "dtype", None), getattr(b_packed, "dtype", None))
     if dtypes == (types.uint8, types.int8):
         missing = VNNI_FEATURES - jit_cpu_features()
@@ -123,85 +124,121 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, groups, tile
         step, lanes, vectors = _pairs_step, _PAIR_LANES, _PAIR_VECTORS
     else:
         return None
+    if not (isinstance(sums, types.Array) and sums.dtype == types.int32 and sums.layout == "C"):
+        return None
 
     def codegen(context, builder, signature, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         vector = ir.VectorType(i32, lanes)
-        a_off, b_off, count = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3, 4))
+        a_off, b_off, count, s_off = (context.cast(builder, args[i], signature.args[i], types.int64)
+                                      for i in (1, 3, 4, 7))
         a_base = builder.gep(array_data(context, builder, signature.args[0], args[0]), [a_off])
         b_base = builder.gep(array_data(context, builder, signature.args[2], args[2]), [b_off])
+        block = builder.gep(array_data(context, builder, signature.args[6], args[6]), [s_off])
         zero = ir.Constant(vector, [0] * lanes)
-        sums = accumulate(builder, count, [zero] * (MR * vectors),
-                          lambda group, accumulators: step(builder, a_base, b_base, group, accumulators), "int8_micro")
-        tile_data = builder.bitcast(array_data(context, builder, signature.args[5], args[5]), i32.as_pointer())
-        for r in range(MR):
-            for v in range(vectors):
-                target = builder.gep(tile_data, [ir.Constant(i64, r * lanes * vectors + v * lanes)])
-                builder.store(sums[r * vectors + v], builder.bitcast(target, vector.as_pointer()), align=4)
+        offsets = [r * lanes * vectors + v * lanes for r in range(MR) for v in range(vectors)]
+        initial = [builder.select(args[5], load_vector(builder, block, offset, vector, align=4), zero)
+                   for offset in offsets]
+        totals = accumulate(builder, count, initial,
+                            lambda group, accumulators: step(builder, a_base, b_base, group, accumulators), "int8_micro")
+        for offset, total in zip(offsets, totals):
+            target = builder.bitcast(builder.gep(block, [ir.Constant(i64, offset)]), vector.as_pointer())
+            builder.store(total, target, align=4)
         return context.get_dummy_value()
 
-    return types.void(a_packed, a_offset, b_packed, b_offset, groups, tile), codegen
+    return types.void(a_packed, a_offset, b_packed, b_offset, groups, add_to_sums, sums, sums_offset), codegen
 
 
 @kernel
 def pack_a_groups(a, flip, row_lo, row_hi, packed, row_sums):
-    """Rows [row_lo, row_hi) of A [M, K] into ``packed`` (flat uint8 or int16: the A layout of the
-    kernel for that dtype), and the int32 sums of the packed rows. ``row_lo`` is a multiple of MR;
-    the padding of ``packed`` must be zeros."""
+    """Rows [row_lo, row_hi) of packed A from A [M, K] into ``packed`` (flat, C-contiguous uint8 or
+    int16: the A layout of the kernel for that dtype) and ``row_sums`` (int32 sums of the packed
+    rows). ``row_lo`` is a multiple of MR; rows from M on (padding) are zeros. Every value of
+    these rows is written, so ``packed`` may start uninitialised.
+
+    Each row is converted into a contiguous scratch row first (a vectorised loop), then copied one
+    group (one 32-bit word) at a time to its place in the row block."""
     group, _ = _layout(packed)
-    depth = a.shape[1]
+    rows, depth = a.shape
     groups = (depth + group - 1) // group
+    words = packed.view(np.uint32)  # one word per (row, group)
+    row = np.zeros(groups * group, packed.dtype)  # K padded with zeros to whole groups
+    row_words = row.view(np.uint32)
     for i in range(row_lo, row_hi):
-        block = packed[(i // MR) * groups * MR * group + (i % MR) * group:]
         total = np.int32(0)
-        for k in range(depth):
-            value = np.uint8(np.uint8(a[i, k]) ^ flip)
-            block[(k // group) * MR * group + k % group] = value
-            total = np.int32(total + np.int32(value))
+        if i < rows:
+            source = a[i]
+            for k in range(depth):
+                value = np.uint8(np.uint8(source[k]) ^ flip)
+                row[k] = value
+                total = np.int32(total + np.int32(value))
+        else:
+            row[:] = 0
         row_sums[i] = total
+        first = (i // MR) * groups * MR + i % MR
+        for g in range(groups):
+            words[first + g * MR] = row_words[g]
 
 
 @kernel
 def pack_b_groups(b, flip, col_lo, col_hi, packed, col_sums):
-    """Columns [col_lo, col_hi) of B [K, N] into ``packed`` (flat int8 or int16: the B layout of the
-    kernel for that dtype), and the int32 column sums. ``col_lo`` is a multiple of NR; the padding
-    of ``packed`` must be zeros. For each column block and group, the group's rows of B are read
-    contiguously and interleaved into one contiguous run of NR x G values."""
+    """Columns [col_lo, col_hi) of packed B from B [K, N] into ``packed`` (flat, C-contiguous int8
+    or int16: the B layout of the kernel for that dtype) and ``col_sums`` (int32 sums of the packed
+    columns). ``col_lo`` and ``col_hi`` are multiples of NR; columns from N on (padding) are zeros.
+    Every value of these columns is written, so ``packed`` may start uninitialised.
+
+    Each column's group is one 32-bit word of the packed run, assembled from the group's rows of B
+    (each read contiguously) by shifting every value into its place: a loop vectorised over
+    columns."""
     group, columns = _layout(packed)
-    depth = b.shape[0]
+    bits = 32 // group
+    mask = np.uint32((1 << bits) - 1)
+    depth, cols = b.shape
     groups = (depth + group - 1) // group
-    run_length = columns * group
+    words = packed.view(np.uint32)
     for j0 in range(col_lo, col_hi, columns):
-        width = min(columns, col_hi - j0)
-        sums = col_sums[j0:j0 + width]
-        for c in range(width):
-            sums[c] = 0
-        block = packed[(j0 // columns) * groups * run_length:]
+        width = max(0, min(columns, cols - j0))  # columns of B in this block; the rest is padding
+        sums = col_sums[j0:j0 + columns]
+        sums[:] = 0
+        block = (j0 // columns) * groups * columns
         for g in range(groups):
-            run = block[g * run_length:(g + 1) * run_length]
+            run = words[block + g * columns:block + (g + 1) * columns]
+            run[width:] = 0
             for t in range(min(group, depth - group * g)):
                 row = b[group * g + t, j0:j0 + width]
+                shift = np.uint32(bits * t)
                 for c in range(width):
                     value = np.int8(np.uint8(row[c]) ^ flip)
-                    run[group * c + t] = value
                     sums[c] = np.int32(sums[c] + np.int32(value))
+                    bits_t = (np.uint32(np.int32(value)) & mask) << shift
+                    run[c] = bits_t if t == 0 else run[c] | bits_t
 
 
 @kernel
-def gemm_packed_tile(a_packed, b_packed, depth, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
+def gemm_packed_tile(a_packed, b_packed, depth, k_tile, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
                      multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows, cols,
-                     row_lo, row_hi, col_lo, col_hi, tile, out):
-    """out[row_lo:row_hi, col_lo:col_hi] from packed A and B; ``row_lo``/``col_lo`` are
-    multiples of MR/NR. Each column block of packed B (NR x K values) is reused from L2 by every
-    row block; ``tile`` is int32 [MR, NR] scratch of the calling thread."""
+                     row_lo, row_hi, col_lo, col_hi, sums, out):
+    """out[row_lo:row_hi, col_lo:col_hi] from packed A and B; ``row_lo``/``col_lo`` are multiples
+    of MR/NR, ``k_tile`` a multiple of 4. ``sums`` is int32 [>= row_hi - row_lo, NR] scratch of the
+    calling thread (rows rounded up to MR).
+
+    For each column block of NR columns, K is cut into tiles of ``k_tile``: the block's slice of
+    packed B for one K tile (NR x k_tile values) stays in L1 while every row block of the tile
+    adds its products into its rows of ``sums``; after the last K tile the epilogue finishes the
+    column block's rows."""
     group, columns = _layout(a_packed)
     groups = (depth + group - 1) // group
+    tile_groups = k_tile // group
     a_block = groups * MR * group
     b_block = groups * columns * group
     for j in range(col_lo, col_hi, columns):
-        for i in range(row_lo, row_hi, MR):
-            _microkernel(a_packed, (i // MR) * a_block, b_packed, (j // columns) * b_block, groups, tile)
-            for r in range(min(MR, rows - i)):
-                _finish_row(tile, r, min(columns, cols - j), i + r, j, depth, row_sums, col_sums, a_zero_point,
-                            b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point,
-                            low, high, out)
+        for g0 in range(0, max(groups, 1), tile_groups):  # K = 0: one empty tile, sums of zero
+            count = min(tile_groups, groups - g0)
+            for i in range(row_lo, row_hi, MR):
+                _microkernel(a_packed, (i // MR) * a_block + g0 * MR * group, b_packed,
+                             (j // columns) * b_block + g0 * columns * group, count, g0 > 0, sums,
+                             (i - row_lo) * columns)
+        for i in range(row_lo, min(row_hi, rows)):
+            _finish_row(sums, i - row_lo, min(columns, cols - j), i, j, depth, row_sums, col_sums, a_zero_point,
+                        b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point,
+                        low, high, out)

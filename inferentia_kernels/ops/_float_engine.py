@@ -11,13 +11,13 @@ output adds its own products in the fixed order whatever tile it lands in.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from ..kernels.gemm_float import MR, NR, gemm_float_tile, pack_a_panels, pack_b_panels
 from . import _tiles
+from ._scratch import aligned_empty, scratch_vector
 
 __all__ = ["K_TILE", "gemm_float", "gemm_float_row_chunks"]
 
@@ -37,33 +37,6 @@ _PARALLEL_PACK_VALUES = 256 * 1024
 
 def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
-
-
-def _aligned_empty(size: int) -> np.ndarray:
-    """An uninitialised float32 vector whose data starts on a 64-byte (cache line) boundary."""
-    raw = np.empty(size * 4 + 64, np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start:start + size * 4].view(np.float32)
-
-
-#: Largest scratch buffer (bytes) a thread keeps for its later calls; larger ones are allocated per call.
-SCRATCH_BYTES = 16 * 1024 * 1024
-_scratch = threading.local()
-
-
-def _scratch_vector(slot: str, size: int) -> np.ndarray:
-    """An uninitialised, 64-byte aligned float32 vector of ``size`` values that the calling thread
-    reuses in its later calls (``slot`` names its use; a slot is never used twice at once). Fresh
-    packing buffers would cost a page fault per 4 KiB on every call."""
-    if size * 4 > SCRATCH_BYTES:
-        return _aligned_empty(size)
-    buffers = getattr(_scratch, "buffers", None)
-    if buffers is None:
-        buffers = _scratch.buffers = {}
-    buffer = buffers.get(slot)
-    if buffer is None or buffer.size < size:
-        buffer = buffers[slot] = _aligned_empty(size)
-    return buffer[:size]
 
 
 def _row_block(depth: int, rows: int) -> int:
@@ -87,12 +60,12 @@ class _B:
         if in_place:
             self.edge_lo = cols // NR * NR
             self.main, self.stride, self.panel_step = b.reshape(-1), cols, NR
-            self.edge = _aligned_empty(depth * NR)
+            self.edge = aligned_empty(depth * NR)
             if self.edge_lo < cols:
                 pack_b_panels(b, self.edge_lo, cols, self.edge)
         else:
             self.edge_lo = _round_up(cols, NR)
-            self.main, self.stride, self.panel_step = _scratch_vector("b", self.edge_lo * depth), NR, NR * depth
+            self.main, self.stride, self.panel_step = scratch_vector("b", self.edge_lo * depth), NR, NR * depth
             self.edge = self.main[:0]
 
     def pack(self, col_lo: int, col_hi: int) -> None:
@@ -103,7 +76,7 @@ class _B:
 
 def _run(a_packed, rows, depth, b: _B, bias, low, high, exact_products, row_lo, row_hi, col_lo, col_hi, out) -> None:
     row_block = _row_block(depth, max(row_hi - row_lo, 1))
-    psum = _scratch_vector("psum", MR * NR)
+    psum = scratch_vector("psum", MR * NR)
     gemm_float_tile(a_packed, rows, depth, b.main, b.stride, b.panel_step, b.edge_lo, b.edge, K_TILE, row_lo, row_hi,
                     col_lo, col_hi, row_block, bias, low, high, exact_products, psum, out)
 
@@ -156,7 +129,7 @@ def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, 
     a = np.asarray(a, np.float32)
     b, bias, low, high = _prepare(b, bias, low, high)
     exact_products = bool(exact_products)
-    a_packed = _scratch_vector("a", _round_up(rows, MR) * depth)
+    a_packed = scratch_vector("a", _round_up(rows, MR) * depth)
     b_operand = _B(b, rows)
     panels = -(-cols // NR)
     workers = _tiles.workers()
@@ -193,9 +166,9 @@ def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi = tile[0], tile[1]
         count = row_hi - row_lo
-        buffer = _scratch_vector("chunk rows", count * depth).reshape(count, depth)
+        buffer = scratch_vector("chunk rows", count * depth).reshape(count, depth)
         fill_rows(row_lo, buffer)
-        a_packed = _scratch_vector("chunk a", _round_up(count, MR) * depth)
+        a_packed = scratch_vector("chunk a", _round_up(count, MR) * depth)
         pack_a_panels(buffer, 0, _round_up(count, MR), a_packed)
         _run(a_packed, count, depth, b_operand, bias, low, high, exact_products, 0, count, 0, cols,
              out_rows(row_lo, row_hi))

@@ -28,6 +28,7 @@ from ..kernels.int8_microkernel import (MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_pac
                                         pack_b_groups)
 from ..kernels.isa import select_path
 from . import _tiles
+from ._scratch import aligned_empty, scratch_vector
 
 __all__ = ["Epilogue", "PackedB", "Prepacked", "active_path", "gemm_int8", "gemm_int8_row_chunks"]
 
@@ -35,6 +36,10 @@ __all__ = ["Epilogue", "PackedB", "Prepacked", "active_path", "gemm_int8", "gemm
 CHUNK_BYTES = 256 * 1024
 #: Products with fewer rows skip packing (GEMV).
 FEW_ROWS = 4
+#: Values of A from which several threads pack it.
+PARALLEL_PACK_VALUES = 1 << 18
+#: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
+K_TILE = 256
 
 
 @dataclass(frozen=True)
@@ -76,21 +81,34 @@ class _Backend:
         self.rows = MR  # row multiple of packed A
         self.cols = cols  # column multiple of packed B
 
-    def a_shape(self, rows: int, depth: int) -> tuple[int, ...]:
-        return (rows * _round_up(depth, self.group),)
+    def a_size(self, rows: int, depth: int) -> int:
+        """Values of packed A for ``rows`` rows (a multiple of MR)."""
+        return rows * _round_up(depth, self.group)
 
-    def pack_a(self, a, flip, packed, row_sums) -> None:
-        pack_a_groups(a, flip, 0, a.shape[0], packed, row_sums)
+    def b_size(self, cols: int, depth: int) -> int:
+        """Values of packed B for ``cols`` columns (a multiple of NR)."""
+        return cols * _round_up(depth, self.group)
 
-    def b_shape(self, cols: int, depth: int) -> tuple[int, ...]:
-        return (cols * _round_up(depth, self.group),)
-
-    def pack_b(self, b, flip, col_lo, col_hi, packed, col_sums) -> None:
-        pack_b_groups(b, flip, col_lo, col_hi, packed, col_sums)
+    def pack_a(self, a: np.ndarray, flip: np.uint8, slot: str, parallel: bool) -> tuple[np.ndarray, np.ndarray]:
+        """A [M, K] packed into the calling thread's scratch ``slot``, and its row sums; rows
+        padded to a multiple of MR. With ``parallel`` (never from inside a tile), the tile
+        threads pack row pieces of a large A."""
+        rows, depth = a.shape
+        padded_rows = _round_up(rows, MR)
+        packed = scratch_vector(slot, self.a_size(padded_rows, depth), self.a_dtype)
+        row_sums = np.empty(padded_rows, np.int32)
+        if not parallel or a.size < PARALLEL_PACK_VALUES:
+            pack_a_groups(a, flip, 0, padded_rows, packed, row_sums)
+            return packed, row_sums
+        step = _round_up(-(-padded_rows // _tiles.THREADS), MR)
+        _tiles.run_tiles(lambda piece: pack_a_groups(a, flip, piece[0], piece[1], packed, row_sums),
+                         [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
+        return packed, row_sums
 
     def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        gemm_packed_tile(a_packed, product.packed, product.depth, row_sums, *product.kernel_arguments(), rows,
-                         product.cols, row_lo, row_hi, col_lo, col_hi, np.empty((MR, self.cols), np.int32), out)
+        sums = scratch_vector("int8 sums", (row_hi - row_lo) * self.cols, np.int32).reshape(-1, self.cols)
+        gemm_packed_tile(a_packed, product.packed, product.depth, K_TILE, row_sums, *product.kernel_arguments(),
+                         rows, product.cols, row_lo, row_hi, col_lo, col_hi, sums, out)
 
 
 _BACKENDS = {
@@ -116,33 +134,33 @@ def _a_flip(dtype: np.dtype) -> np.uint8:
     return np.uint8(0x80 if dtype == np.int8 else 0)
 
 
-def aligned_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A zero-filled C-contiguous array whose data starts on a 64-byte (cache line) boundary."""
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    raw = np.zeros(size + 64, np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start:start + size].view(dtype).reshape(shape)
-
-
 class PackedB:
-    """B [K, N] (int8/uint8) in a backend's packed layout (signed bytes) with its column sums.
+    """B [K, N] (int8/uint8) in a backend's packed layout with its column sums.
 
     Packed lazily by column ranges (each column strip's thread packs its own) or all at once.
+    The buffer is the calling thread's scratch when ``scratch`` names a slot (B packed for one
+    call), else owned (weights packed once).
     """
 
-    def __init__(self, backend, b: np.ndarray):
+    def __init__(self, backend, b: np.ndarray, scratch: str | None = None):
         self.backend, self.b = backend, b
         self.dtype = b.dtype
         self.shape = b.shape
         self.depth, self.cols = b.shape
         self.padded_cols = _round_up(self.cols, backend.cols)
         self.flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
-        self.packed = aligned_zeros(backend.b_shape(self.padded_cols, self.depth), backend.b_dtype)
-        self.col_sums = np.zeros(self.padded_cols, np.int32)
+        size = backend.b_size(self.padded_cols, self.depth)
+        self.packed = aligned_empty(size, backend.b_dtype) if scratch is None else scratch_vector(
+            scratch, size, backend.b_dtype)
+        self.col_sums = np.empty(self.padded_cols, np.int32)
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
-        self.backend.pack_b(self.b, self.flip, col_lo, min(col_hi, self.cols), self.packed, self.col_sums)
+        """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
+        pack_b_groups(self.b, self.flip, col_lo, min(col_hi, self.padded_cols), self.packed, self.col_sums)
         return self
+
+    def pack_all(self) -> "PackedB":
+        return self.pack(0, self.padded_cols)
 
 
 class _Product:
@@ -195,15 +213,13 @@ def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, ep
     if isinstance(b, Prepacked):
         weights, column_strips_pack = b.matrices(backend)[0], False
     else:
-        weights, column_strips_pack = PackedB(backend, b), column_strips
+        weights, column_strips_pack = PackedB(backend, b, scratch="int8 packed B"), column_strips
         if not column_strips:  # row tiles all read every column: pack B first, in parallel pieces
             step = _round_up(-(-cols // _tiles.THREADS), backend.cols)
             _tiles.run_tiles(lambda piece: weights.pack(piece[2], piece[3]),
                              [(0, 0, lo, min(lo + step, cols)) for lo in range(0, cols, step)])
     product = _Product(weights, a.dtype, a_zero_point, b_zero_points, epilogue)
-    a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), backend.a_dtype)
-    row_sums = np.zeros(padded_rows, np.int32)
-    backend.pack_a(a, product.a_flip, a_packed, row_sums)
+    a_packed, row_sums = backend.pack_a(a, product.a_flip, "int8 packed A", parallel=True)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi, col_lo, col_hi = tile
@@ -241,7 +257,7 @@ class Prepacked:
         key = (backend.name, groups)
         with self._lock:
             if key not in self._packed:
-                self._packed[key] = [PackedB(backend, b).pack(0, b.shape[1]) for b in self._gemm_operands(groups)]
+                self._packed[key] = [PackedB(backend, b).pack_all() for b in self._gemm_operands(groups)]
             return self._packed[key]
 
     def _gemm_operands(self, groups: int | None) -> list[np.ndarray]:
@@ -287,7 +303,7 @@ def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows:
     if rows == 0 or cols == 0:
         return
     backend = _backend()
-    product = _Product(b if isinstance(b, PackedB) else PackedB(backend, b).pack(0, cols), a_dtype, a_zero_point,
+    product = _Product(b if isinstance(b, PackedB) else PackedB(backend, b).pack_all(), a_dtype, a_zero_point,
                        b_zero_points, epilogue)
 
     def run(tile: _tiles.Tile) -> None:
@@ -295,9 +311,7 @@ def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows:
         buffer = np.empty((row_hi - row_lo, depth), a_dtype)
         fill_rows(row_lo, buffer)
         padded_rows = _round_up(row_hi - row_lo, backend.rows)
-        a_packed = aligned_zeros(backend.a_shape(padded_rows, depth), backend.a_dtype)
-        row_sums = np.zeros(padded_rows, np.int32)
-        backend.pack_a(buffer, product.a_flip, a_packed, row_sums)
+        a_packed, row_sums = backend.pack_a(buffer, product.a_flip, "int8 chunk A", parallel=False)
         product.tile(a_packed, row_sums, row_hi - row_lo, 0, padded_rows, 0, product.padded_cols,
                      out_rows(row_lo, row_hi))
 

@@ -1,0 +1,37 @@
+"""Per-thread scratch buffers that the engines reuse across calls."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = ["SCRATCH_BYTES", "aligned_empty", "scratch_vector"]
+
+#: Largest scratch buffer (bytes) a thread keeps for its later calls; larger ones are allocated per call.
+SCRATCH_BYTES = 16 * 1024 * 1024
+_scratch = threading.local()
+
+
+def aligned_empty(size: int, dtype=np.float32) -> np.ndarray:
+    """An uninitialised vector of ``size`` values whose data starts on a 64-byte (cache line) boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(size * itemsize + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + size * itemsize].view(dtype)
+
+
+def scratch_vector(slot: str, size: int, dtype=np.float32) -> np.ndarray:
+    """An uninitialised, 64-byte aligned vector of ``size`` values that the calling thread reuses
+    in its later calls (``slot`` names its use; a slot is never used twice at once). Fresh
+    buffers would cost a page fault per 4 KiB on every call."""
+    dtype = np.dtype(dtype)
+    if size * dtype.itemsize > SCRATCH_BYTES:
+        return aligned_empty(size, dtype)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buffer = buffers.get((slot, dtype))
+    if buffer is None or buffer.size < size:
+        buffer = buffers[(slot, dtype)] = aligned_empty(size, dtype)
+    return buffer[:size]
