@@ -69,7 +69,7 @@ def _int8_rows_args():
     zeros_i = np.zeros(n, np.int32)
     return (np.zeros((1, n), np.int8), np.zeros((n, n), np.int8), np.int32(0), zeros_i, zeros_i, 0,
             np.zeros(n, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0), np.int32(0), 0, 1, 0, n,
-            zeros_i.copy(), np.zeros((1, n), np.int32))
+            np.zeros((1, n), np.int32), np.zeros((1, n), np.int32))
 
 
 def _float_gemm_args():

@@ -21,7 +21,7 @@ nothing). A group occupies 4 bytes per row or column:
 * B: ``[column block][group][NR][G]``: int8 values (uint8 B stored as ``b ^ 0x80``).
 
 The offsets 128 go into the zero points; the raw sums then go through the shared epilogue
-(``gemm_int8._finish_row``: zero points by row/column sums, bias, requantization).
+(``gemm_int8.finish_block``: zero points by row/column sums, bias, requantization).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-from .gemm_int8 import _finish_row
+from .gemm_int8 import column_terms, finish_block
 from .jit import kernel
 from .register_tile import accumulate, array_data, broadcast, load_vector, register_blocking
 from .target import jit_cpu_features
@@ -231,6 +231,7 @@ def gemm_packed_tile(a_packed, b_packed, depth, k_tile, row_sums, col_sums, a_ze
     tile_groups = k_tile // group
     a_block = groups * MR * group
     b_block = groups * columns * group
+    terms = np.empty(columns, np.int32)
     for j in range(col_lo, col_hi, columns):
         for g0 in range(0, max(groups, 1), tile_groups):  # K = 0: one empty tile, sums of zero
             count = min(tile_groups, groups - g0)
@@ -238,7 +239,7 @@ def gemm_packed_tile(a_packed, b_packed, depth, k_tile, row_sums, col_sums, a_ze
                 _microkernel(a_packed, (i // MR) * a_block + g0 * MR * group, b_packed,
                              (j // columns) * b_block + g0 * columns * group, count, g0 > 0, sums,
                              (i - row_lo) * columns)
-        for i in range(row_lo, min(row_hi, rows)):
-            _finish_row(sums, i - row_lo, min(columns, cols - j), i, j, depth, row_sums, col_sums, a_zero_point,
-                        b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point,
-                        low, high, out)
+        width = min(columns, cols - j)
+        column_terms(terms, j, width, depth, a_zero_point, col_sums, b_zero_points, bias)
+        finish_block(sums, row_lo, min(row_hi, rows), j, width, row_sums, terms, b_zero_points, mode, multipliers,
+                     quantized_multipliers, shifts, y_zero_point, low, high, out)

@@ -281,7 +281,7 @@ def _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out) -> None:
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi, col_lo, col_hi = tile
-        scratch = np.empty(col_hi - col_lo, np.int32)
+        scratch = np.empty((row_hi - row_lo, col_hi - col_lo), np.int32)
         gemm_rows_tile(a, b, za, zb, epilogue.bias, epilogue.mode, multipliers, quantized, shifts,
                        np.int32(epilogue.zero_point), np.int32(epilogue.low), np.int32(epilogue.high),
                        row_lo, row_hi, col_lo, col_hi, scratch, out)
