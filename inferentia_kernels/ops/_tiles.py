@@ -18,7 +18,7 @@ import contextvars
 import functools
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor, wait
 
 from ..device import Device
 from ..errors import describe, wrong_dtype
@@ -123,14 +123,20 @@ def _run_all(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
 
 
 def run_tiles(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
-    """Run ``work(tile)`` for every tile: on the current device's cores, else on the host threads
-    (inline for a single tile)."""
+    """Run ``work(tile)`` for every tile: on the device's executor when it has one, else on the
+    host threads, where the calling thread runs the first task itself (rather than sleep while a
+    pool thread wakes up for it)."""
     device = _device.get()
-    if device is None and len(tiles) == 1:
-        work(tiles[0])
-        return
-    executor: Executor = _host_pool() if device is None or device.executor is None else device.executor
-    for future in [executor.submit(_run_all, work, task) for task in owned_runs(tiles, device)]:
+    tasks = owned_runs(tiles, device)
+    on_host = device is None or device.executor is None
+    executor: Executor = _host_pool() if on_host else device.executor
+    futures = [executor.submit(_run_all, work, task) for task in (tasks[1:] if on_host else tasks)]
+    try:
+        if on_host and tasks:
+            _run_all(work, tasks[0])
+    finally:  # every task has finished (or failed) before the output is handed back
+        wait(futures)
+    for future in futures:
         future.result()
 
 
