@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 import inferentia_kernels as ik
 from inferentia_kernels.errors import InferentiaKernelsError
 from inferentia_kernels.ops import _float_engine, _int8_engine, _tiles
+from inferentia_kernels.ops import conv as conv_module
 from inferentia_kernels.reference import conv as ref_conv
 from inferentia_kernels.reference import requantize as ref_rq
 from int8_cases import expected_activation_range, fill_array, info, zero_point_value
@@ -752,14 +753,19 @@ def test_chunking_and_threads_do_not_change_results(monkeypatch, fresh_pool):
                          reference_conv_float(xf, wf, bias, kwargs.get("stride", 1), kwargs.get("padding", 0),
                                               kwargs.get("dilation", 1), kwargs.get("groups", 1), "bf16"))
         cases.append((x8, w8, zw, x_qp, w_qp, y_qp, xf, wf, bias, kwargs, results))
-    for threads, chunk_bytes in itertools.product([1, 3], [1, 64, 1000]):
+    # Integer convolutions pack all patch rows at once below PACKED_PATCHES_BYTES (the default
+    # here), else in chunks (0: always, since A is larger than x in every case).
+    splits = [(1, 0), (64, 0), (1000, 0), (1000, conv_module.PACKED_PATCHES_BYTES)]
+    for threads, (chunk_bytes, packed_bytes) in itertools.product([1, 3], splits):
         with monkeypatch.context() as patch:
             patch.setattr(_tiles, "THREADS", threads)
             patch.setattr(_int8_engine, "CHUNK_BYTES", chunk_bytes)
             patch.setattr(_float_engine, "CHUNK_BYTES", chunk_bytes)
+            patch.setattr(conv_module, "PACKED_PATCHES_BYTES", packed_bytes)
             fresh_pool()
             for x8, w8, zw, x_qp, w_qp, y_qp, xf, wf, bias, kwargs, results in cases:
-                context = f"THREADS={threads} CHUNK_BYTES={chunk_bytes} x{x8.shape} w{w8.shape} {kwargs}"
+                context = (f"THREADS={threads} CHUNK_BYTES={chunk_bytes} PACKED_PATCHES_BYTES={packed_bytes} "
+                           f"x{x8.shape} w{w8.shape} {kwargs}")
                 assert_same(results["conv_integer"], ik.ops.conv_integer(x8, w8, 131, zw, **kwargs), context)
                 assert_same(results["qlinear_conv"],
                             ik.ops.qlinear_conv(x8, x_qp, w8, w_qp, y_qp, activation="relu", **kwargs), context)
@@ -770,7 +776,8 @@ def test_chunking_and_threads_do_not_change_results(monkeypatch, fresh_pool):
 
 
 def test_chunks_really_split_at_tiny_chunk_bytes(monkeypatch):
-    """The patched CHUNK_BYTES reaches the planner: with 1 byte every chunk is 4 rows (or an image's rest)."""
+    """The patched CHUNK_BYTES reaches the planners: with 1 byte every chunk is 4 rows, or for the
+    float convolution an image's rest (integer patch rows are packed per row, across images)."""
     seen = []
     original = _tiles.row_chunks
 
@@ -782,14 +789,14 @@ def test_chunks_really_split_at_tiny_chunk_bytes(monkeypatch):
     monkeypatch.setattr(_tiles, "row_chunks", spy)
     monkeypatch.setattr(_int8_engine, "CHUNK_BYTES", 1)
     monkeypatch.setattr(_float_engine, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "PACKED_PATCHES_BYTES", 0)
     x = np.zeros((3, 2, 3, 3), np.uint8)
     ik.ops.conv_integer(x, np.zeros((2, 2, 1, 1), np.int8))
     ik.ops.conv2d(x.astype(np.float32), np.zeros((2, 2, 1, 1), np.float32))
-    assert len(seen) == 2
-    for rows, segment, tiles in seen:
-        assert (rows, segment) == (27, 9)
-        assert [(lo, hi) for lo, hi, _, _ in tiles] == [(0, 4), (4, 8), (8, 9), (9, 13), (13, 17), (17, 18),
-                                                        (18, 22), (22, 26), (26, 27)]
+    assert [(rows, segment) for rows, segment, _ in seen] == [(27, 27), (27, 9)]
+    integer, floating = ([(lo, hi) for lo, hi, _, _ in tiles] for _, _, tiles in seen)
+    assert integer == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 27)]
+    assert floating == [(0, 4), (4, 8), (8, 9), (9, 13), (13, 17), (17, 18), (18, 22), (22, 26), (26, 27)]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Gather convolution patches into GEMM rows (im2col), one bounded chunk of rows at a time.
+"""Gather convolution patches into GEMM rows (im2col), one bounded chunk of rows at a time, and
+put GEMM rows back into NCHW planes.
 
 Row ``p`` of the patch matrix is output pixel ``p = (n * out_h + oh) * out_w + ow``; column
 ``k = ((c * kernel_h) + i) * kernel_w + j`` holds ``x[n, c_lo + c, y, x]`` with
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from .jit import kernel
 
-__all__ = ["gather_patches"]
+__all__ = ["gather_patches", "rows_to_planes"]
 
 
 @kernel
@@ -57,3 +58,21 @@ def gather_patches(x, c_lo, channels, kernel_h, kernel_w, stride_h, stride_w, pa
                         out[base + ow, k] = pad_value
                     k += 1
         p += ow_stop - ow_start
+
+
+@kernel
+def rows_to_planes(rows, row_lo, row_hi, col_lo, col_hi, pixels, channel_lo, planes):
+    """``planes[n, channel_lo + o, q] = rows[m, o]`` for m = n * pixels + q in [row_lo, row_hi) and o in
+    [col_lo, col_hi): GEMM rows [M, O'] (one per output pixel) back into NCHW planes [N, O, pixels].
+    Blocks of 64 pixels keep the strided reads of ``rows`` in L1 while each plane's run is written
+    contiguously."""
+    m0 = row_lo
+    while m0 < row_hi:
+        n = m0 // pixels
+        m1 = min(row_hi, m0 + 64, (n + 1) * pixels)
+        q0 = m0 - n * pixels
+        for o in range(col_lo, col_hi):
+            plane = planes[n, channel_lo + o]
+            for m in range(m0, m1):
+                plane[q0 + m - m0] = rows[m, o]
+        m0 = m1

@@ -38,7 +38,7 @@ from .register_tile import accumulate, array_data, broadcast, load_vector, regis
 from .target import jit_cpu_features
 
 __all__ = ["MR", "PAIR_COLUMNS", "VNNI_COLUMNS", "VNNI_FEATURES", "gemm_packed_tile", "group_size",
-           "pack_a_groups", "pack_b_groups"]
+           "pack_a_groups", "pack_b_groups", "pack_patches_groups"]
 
 VNNI_FEATURES = frozenset({"avx512f", "avx512bw", "avx512vnni"})
 MR = 6  # rows per microkernel block, both kernels
@@ -181,37 +181,106 @@ def pack_a_groups(a, flip, row_lo, row_hi, packed, row_sums):
 
 
 @kernel
-def pack_b_groups(b, flip, col_lo, col_hi, packed, col_sums):
+def pack_b_groups(b, positions, flip, col_lo, col_hi, packed, col_sums):
     """Columns [col_lo, col_hi) of packed B from B [K, N] into ``packed`` (flat, C-contiguous int8
     or int16: the B layout of the kernel for that dtype) and ``col_sums`` (int32 sums of the packed
-    columns). ``col_lo`` and ``col_hi`` are multiples of NR; columns from N on (padding) are zeros.
-    Every value of these columns is written, so ``packed`` may start uninitialised.
+    columns). With ``positions`` = P > 1 the K axis is transposed as [K / P, P] -> [P, K / P]:
+    packed k = s * (K / P) + c holds row c * P + s of ``b`` (a convolution's weights, rows
+    (channel, kernel position), packed as (kernel position, channel)); P = 1 keeps the order.
+    ``col_lo`` and ``col_hi`` are multiples of NR; columns from N on (padding) are zeros. Every
+    value of these columns is written, so ``packed`` may start uninitialised.
 
-    Each column's group is one 32-bit word of the packed run, assembled from the group's rows of B
-    (each read contiguously) by shifting every value into its place: a loop vectorised over
-    columns."""
+    Each column's group is one 32-bit word of the packed run, assembled by shifting every value
+    into its place. When B's rows are contiguous the group's rows are read one at a time (a loop
+    vectorised over columns); when its columns are (e.g. a convolution's OIHW weights, the
+    transpose of [O, K]) each column is converted whole into a scratch column in packed order,
+    then copied one group (one word) at a time, as ``pack_a_groups`` does with rows."""
     group, columns = _layout(packed)
     bits = 32 // group
     mask = np.uint32((1 << bits) - 1)
     depth, cols = b.shape
+    inner = depth // positions
     groups = (depth + group - 1) // group
     words = packed.view(np.uint32)
+    by_columns = depth > 1 and abs(b.strides[0]) < abs(b.strides[1])
+    column = np.zeros(groups * group, packed.dtype)  # K padded with zeros to whole groups
+    column_words = column.view(np.uint32)
     for j0 in range(col_lo, col_hi, columns):
         width = max(0, min(columns, cols - j0))  # columns of B in this block; the rest is padding
         sums = col_sums[j0:j0 + columns]
         sums[:] = 0
         block = (j0 // columns) * groups * columns
         for g in range(groups):
-            run = words[block + g * columns:block + (g + 1) * columns]
-            run[width:] = 0
-            for t in range(min(group, depth - group * g)):
-                row = b[group * g + t, j0:j0 + width]
-                shift = np.uint32(bits * t)
-                for c in range(width):
-                    value = np.int8(np.uint8(row[c]) ^ flip)
-                    sums[c] = np.int32(sums[c] + np.int32(value))
-                    bits_t = (np.uint32(np.int32(value)) & mask) << shift
-                    run[c] = bits_t if t == 0 else run[c] | bits_t
+            words[block + g * columns + width:block + (g + 1) * columns] = 0
+        if by_columns:
+            for c in range(width):
+                source = b[:, j0 + c]
+                total = np.int32(0)
+                for s in range(positions):
+                    for k in range(inner):
+                        value = np.int8(np.uint8(source[np.uint64(k * positions + s)]) ^ flip)
+                        column[s * inner + k] = value
+                        total = np.int32(total + np.int32(value))
+                sums[c] = total
+                for g in range(groups):
+                    words[block + g * columns + c] = column_words[g]
+        else:
+            for g in range(groups):
+                run = words[block + g * columns:block + g * columns + width]
+                for t in range(min(group, depth - group * g)):
+                    k = group * g + t
+                    row = b[(k % inner) * positions + k // inner, j0:j0 + width]
+                    shift = np.uint32(bits * t)
+                    for c in range(width):
+                        value = np.int8(np.uint8(row[c]) ^ flip)
+                        sums[c] = np.int32(sums[c] + np.int32(value))
+                        bits_t = (np.uint32(np.int32(value)) & mask) << shift
+                        run[c] = bits_t if t == 0 else run[c] | bits_t
+
+
+@kernel
+def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, out_h,
+                        out_w, pixels, first, row_lo, row_hi, packed, row_sums):
+    """Rows [row_lo, row_hi) of packed A for a convolution (implicit im2col), as ``pack_a_groups``
+    does for a matrix. Row r is output pixel ``p = first + r = (n * out_h + oh) * out_w + ow`` (rows
+    from ``pixels`` on are zeros); its k = (i * kernel_w + j) * channels + c holds
+    ``image[n, oh * stride_h + i * dil_h, ow * stride_w + j * dil_w, c_lo + c]``, with ``image`` the
+    input in NHWC order, already padded (with the input zero point). Each of a row's
+    kernel_h * kernel_w runs of ``channels`` values is contiguous in ``image``."""
+    group, _ = _layout(packed)
+    depth = kernel_h * kernel_w * channels
+    groups = (depth + group - 1) // group
+    words = packed.view(np.uint32)
+    row = np.zeros(groups * group, packed.dtype)
+    row_words = row.view(np.uint32)
+    plane = out_h * out_w
+    _, padded_h, padded_w, all_channels = image.shape
+    flat = image.reshape(-1)
+    for r in range(row_lo, row_hi):
+        p = first + r
+        total = np.int32(0)
+        if p < pixels:
+            n = p // plane
+            oh = (p % plane) // out_w
+            ow = p % out_w
+            k = np.uint64(0)
+            for i in range(kernel_h):
+                y = oh * stride_h + i * dil_h
+                for j in range(kernel_w):
+                    x = ow * stride_w + j * dil_w
+                    # Unsigned offsets: numba then skips its negative-index test and the copy vectorises.
+                    run = np.uint64(((n * padded_h + y) * padded_w + x) * all_channels + c_lo)
+                    for c in range(channels):
+                        value = np.uint8(np.uint8(flat[run + np.uint64(c)]) ^ flip)
+                        row[k + np.uint64(c)] = value
+                        total = np.int32(total + np.int32(value))
+                    k += np.uint64(channels)
+        else:
+            row[:] = 0
+        row_sums[r] = total
+        first_word = (r // MR) * groups * MR + r % MR
+        for g in range(groups):
+            words[first_word + g * MR] = row_words[g]
 
 
 @kernel

@@ -1,13 +1,17 @@
 """Run INT8 GEMMs: pack the operands, then run output tiles on the host threads (``_tiles``).
 
-Two drivers share the packed weights and the tile kernel:
+A is given as a *row source*: a matrix (:class:`MatrixRows`), or anything that packs its rows on
+demand, e.g. a convolution's patches, so that A is never materialised unpacked. One driver,
+:func:`gemm_int8_rows`, runs every product:
 
-* :func:`gemm_int8` (matmul): A is packed whole; column strips of the output are the tiles and
-  each strip's thread packs its own columns of B. With fewer than 4 rows (GEMV) nothing is
-  packed: packing B would cost as much as the product.
-* :func:`gemm_int8_row_chunks` (convolution): B is packed once; chunks of output rows are the
-  tiles and each chunk's thread produces its rows of A (e.g. gathers patches) into a bounded
-  buffer, so the whole A is never materialised.
+* Column strips of the output are the tiles when there are enough of them: A is packed whole
+  first (by all threads) and each strip's thread packs its own columns of B.
+* Otherwise rows are split: B is packed first (by all threads), and each row tile's thread packs
+  its own rows of A into its scratch; one tile per thread, or, when the packed A would exceed a
+  memory bound, chunks of at most ``CHUNK_BYTES`` of packed rows.
+
+With fewer than 4 rows of a matrix (GEMV) nothing is packed: packing B would cost as much as the
+product.
 
 The packing layouts and the microkernel come from a backend: "portable" (int16 pairs,
 ``vpmaddwd``/``vpdpwssd``, every host) or "vnni" (bytes, AVX-512 ``vpdpbusd``), chosen once by
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Protocol
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +35,10 @@ from ..kernels.isa import select_path
 from . import _tiles
 from ._scratch import aligned_empty, scratch_vector
 
-__all__ = ["Epilogue", "PackedB", "Prepacked", "active_path", "gemm_int8", "gemm_int8_row_chunks"]
+__all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "conv_weight_matrices", "gemm_int8",
+           "gemm_int8_rows"]
 
-#: Bytes of A rows a row chunk may hold (per thread).
+#: Bytes of packed A rows a row chunk may hold (per thread).
 CHUNK_BYTES = 256 * 1024
 #: Products with fewer rows skip packing (GEMV).
 FEW_ROWS = 4
@@ -70,6 +76,31 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+class RowSource(Protocol):
+    """Rows of A [rows, depth] (int8 or uint8) that can pack themselves."""
+
+    rows: int
+    depth: int
+    dtype: np.dtype
+
+    def pack(self, flip: np.uint8, first: int, row_lo: int, row_hi: int, packed: np.ndarray,
+             row_sums: np.ndarray) -> None:
+        """Packed rows [row_lo, row_hi) of the buffer ``packed`` are rows first + row_lo ..
+        first + row_hi of A (zeros past the last row); their sums go to ``row_sums``."""
+
+
+class MatrixRows:
+    """A row source for a matrix A [M, K]."""
+
+    def __init__(self, a: np.ndarray):
+        self.a = a
+        self.rows, self.depth = a.shape
+        self.dtype = a.dtype
+
+    def pack(self, flip, first, row_lo, row_hi, packed, row_sums) -> None:
+        pack_a_groups(self.a[first:], flip, row_lo, row_hi, packed, row_sums)
+
+
 class _Backend:
     """One of the packed INT8 kernels (``kernels/int8_microkernel.py``): its packed dtypes and block
     sizes, and how to pack operands for it and run tiles with it."""
@@ -89,19 +120,19 @@ class _Backend:
         """Values of packed B for ``cols`` columns (a multiple of NR)."""
         return cols * _round_up(depth, self.group)
 
-    def pack_a(self, a: np.ndarray, flip: np.uint8, slot: str, parallel: bool) -> tuple[np.ndarray, np.ndarray]:
-        """A [M, K] packed into the calling thread's scratch ``slot``, and its row sums; rows
-        padded to a multiple of MR. With ``parallel`` (never from inside a tile), the tile
-        threads pack row pieces of a large A."""
-        rows, depth = a.shape
-        padded_rows = _round_up(rows, MR)
-        packed = scratch_vector(slot, self.a_size(padded_rows, depth), self.a_dtype)
+    def pack_a(self, source: RowSource, flip: np.uint8, first: int, count: int, slot: str,
+               parallel: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Rows first .. first + count of ``source`` packed into the calling thread's scratch
+        ``slot``, and their row sums; rows padded to a multiple of MR. With ``parallel`` (never
+        from inside a tile), the tile threads pack row pieces of a large A."""
+        padded_rows = _round_up(count, MR)
+        packed = scratch_vector(slot, self.a_size(padded_rows, source.depth), self.a_dtype)
         row_sums = np.empty(padded_rows, np.int32)
-        if not parallel or a.size < PARALLEL_PACK_VALUES:
-            pack_a_groups(a, flip, 0, padded_rows, packed, row_sums)
+        if not parallel or count * source.depth < PARALLEL_PACK_VALUES:
+            source.pack(flip, first, 0, padded_rows, packed, row_sums)
             return packed, row_sums
         step = _round_up(-(-padded_rows // _tiles.THREADS), MR)
-        _tiles.run_tiles(lambda piece: pack_a_groups(a, flip, piece[0], piece[1], packed, row_sums),
+        _tiles.run_tiles(lambda piece: source.pack(flip, first, piece[0], piece[1], packed, row_sums),
                          [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
         return packed, row_sums
 
@@ -135,15 +166,18 @@ def _a_flip(dtype: np.dtype) -> np.uint8:
 
 
 class PackedB:
-    """B [K, N] (int8/uint8) in a backend's packed layout with its column sums.
+    """B [K, N] (int8/uint8) in a backend's packed layout with its column sums; with ``positions``
+    > 1, K is transposed from (channel, position) to (position, channel) order
+    (``kernels.int8_microkernel.pack_b_groups``).
 
     Packed lazily by column ranges (each column strip's thread packs its own) or all at once.
     The buffer is the calling thread's scratch when ``scratch`` names a slot (B packed for one
     call), else owned (weights packed once).
     """
 
-    def __init__(self, backend, b: np.ndarray, scratch: str | None = None):
+    def __init__(self, backend, b: np.ndarray, scratch: str | None = None, positions: int = 1):
         self.backend, self.b = backend, b
+        self.positions = positions
         self.dtype = b.dtype
         self.shape = b.shape
         self.depth, self.cols = b.shape
@@ -153,14 +187,18 @@ class PackedB:
         self.packed = aligned_empty(size, backend.b_dtype) if scratch is None else scratch_vector(
             scratch, size, backend.b_dtype)
         self.col_sums = np.empty(self.padded_cols, np.int32)
+        self.packed_all = False  # True once every column is packed
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
         """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
-        pack_b_groups(self.b, self.flip, col_lo, min(col_hi, self.padded_cols), self.packed, self.col_sums)
+        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.packed,
+                      self.col_sums)
         return self
 
     def pack_all(self) -> "PackedB":
-        return self.pack(0, self.padded_cols)
+        self.pack(0, self.padded_cols)
+        self.packed_all = True
+        return self
 
 
 class _Product:
@@ -197,38 +235,82 @@ class _Product:
 def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue) -> np.ndarray:
     """``epilogue((a - a_zero_point) @ (b - b_zero_points))`` for 2-D int8/uint8 a [M, K] and b [K, N]
     (an array, or prepacked weights from ``ops.prepack``)."""
-    rows, depth = a.shape
-    cols = b.shape[1]
-    out = np.empty((rows, cols), dtype=epilogue.out_dtype)
-    if rows == 0 or cols == 0:
-        return out
-    if rows < FEW_ROWS:
+    out = np.empty((a.shape[0], b.shape[1]), dtype=epilogue.out_dtype)
+    if 0 < a.shape[0] < FEW_ROWS and b.shape[1]:
         _gemm_few_rows(a, b.weights if isinstance(b, Prepacked) else b, a_zero_point, b_zero_points, epilogue, out)
-        return out
+    else:
+        gemm_int8_rows(MatrixRows(a), b, a_zero_point, b_zero_points, epilogue, out)
+    return out
+
+
+def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue,
+                   out: np.ndarray, max_packed_bytes: int | None = None,
+                   tile_done: Callable[[_tiles.Tile], None] | None = None, b_positions: int = 1) -> None:
+    """``out[...] = epilogue((A - a_zero_point) @ (b - b_zero_points))`` for the rows A of
+    ``source`` and b [K, N] (an array, packed with ``b_positions`` as ``PackedB`` does; prepacked
+    weights; or a ``PackedB``); ``out`` is [M, N] with contiguous rows. A is packed whole unless that takes more than ``max_packed_bytes``; then
+    it is packed in row chunks of at most ``CHUNK_BYTES`` per thread. ``tile_done(tile)`` runs in
+    the tile's thread once its block of ``out`` (rows and columns inside [M, N]) is final."""
+    rows, depth, cols = source.rows, source.depth, b.shape[1]
+    if rows == 0 or cols == 0:
+        return
     backend = _backend()
     padded_rows = _round_up(rows, backend.rows)
-    # Strips start on the backend's column blocks, whatever the configured strip width.
-    tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
-                                             n_tile=_round_up(_tiles.N_TILE, backend.cols))
-    if isinstance(b, Prepacked):
-        weights, column_strips_pack = b.matrices(backend)[0], False
+    whole = max_packed_bytes is None or (
+        backend.a_size(padded_rows, depth) * backend.a_dtype.itemsize <= max_packed_bytes)
+    if whole:
+        # Strips start on the backend's column blocks, whatever the configured strip width.
+        tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
+                                                 n_tile=_round_up(_tiles.N_TILE, backend.cols))
     else:
-        weights, column_strips_pack = PackedB(backend, b, scratch="int8 packed B"), column_strips
-        if not column_strips:  # row tiles all read every column: pack B first, in parallel pieces
-            step = _round_up(-(-cols // _tiles.THREADS), backend.cols)
-            _tiles.run_tiles(lambda piece: weights.pack(piece[2], piece[3]),
-                             [(0, 0, lo, min(lo + step, cols)) for lo in range(0, cols, step)])
-    product = _Product(weights, a.dtype, a_zero_point, b_zero_points, epilogue)
-    a_packed, row_sums = backend.pack_a(a, product.a_flip, "int8 packed A", parallel=True)
+        chunk = CHUNK_BYTES // max(backend.a_size(1, depth) * backend.a_dtype.itemsize, 1)
+        tiles, column_strips = _tiles.row_chunks(rows, rows, chunk, cols), False
+    weights = _weights(backend, b, b_positions, pack_now=not column_strips)
+    product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue)
 
-    def run(tile: _tiles.Tile) -> None:
-        row_lo, row_hi, col_lo, col_hi = tile
-        if column_strips_pack:
-            weights.pack(col_lo, col_hi)  # each strip's owner packs its own columns of B
-        product.tile(a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out)
+    if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
+        a_packed, row_sums = backend.pack_a(source, product.a_flip, 0, rows, "int8 packed A", parallel=True)
+
+        def run(tile: _tiles.Tile) -> None:
+            if not weights.packed_all:
+                weights.pack(tile[2], tile[3])  # each strip's owner packs its own columns of B
+            product.tile(a_packed, row_sums, rows, *tile, out)
+            if tile_done is not None:
+                tile_done((tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)))
+    else:  # row tiles: each packs its own rows of A (into its thread's scratch)
+        def run(tile: _tiles.Tile) -> None:
+            row_lo, row_hi = tile[0], min(tile[1], rows)
+            count = row_hi - row_lo
+            a_packed, row_sums = backend.pack_a(source, product.a_flip, row_lo, count, "int8 rows A", parallel=False)
+            product.tile(a_packed, row_sums, count, 0, _round_up(count, backend.rows), 0, product.padded_cols,
+                         out[row_lo:row_hi])
+            if tile_done is not None:
+                tile_done((row_lo, row_hi, 0, cols))
 
     _tiles.run_tiles(run, tiles)
-    return out
+
+
+def _weights(backend: _Backend, b, positions: int, pack_now: bool) -> PackedB:
+    """B packed for ``backend``: prepacked weights as they are; an array into this call's scratch,
+    packed now by all threads (``pack_now``) or later by each column strip's owner."""
+    if isinstance(b, PackedB):
+        return b
+    if isinstance(b, Prepacked):
+        return b.matrices(backend)[0]
+    weights = PackedB(backend, b, scratch="int8 packed B", positions=positions)
+    if pack_now:
+        step = _round_up(-(-weights.padded_cols // _tiles.THREADS), backend.cols)
+        _tiles.run_tiles(lambda piece: weights.pack(piece[2], piece[3]),
+                         [(0, 0, lo, min(lo + step, weights.padded_cols)) for lo in range(0, weights.padded_cols, step)])
+        weights.packed_all = True
+    return weights
+
+
+def conv_weight_matrices(w: np.ndarray, groups: int) -> list[np.ndarray]:
+    """OIHW weights as one GEMM operand [C/groups * kH * kW, O/groups] per group (views:
+    k = (c * kH + i) * kW + j)."""
+    per_group = w.shape[0] // groups
+    return [w[g * per_group:(g + 1) * per_group].reshape(per_group, -1).T for g in range(groups)]
 
 
 class Prepacked:
@@ -236,7 +318,9 @@ class Prepacked:
 
     Holds a read-only copy of the weights (so later changes to the caller's array cannot make the
     packed bytes stale) and their packed GEMM operands, one per (path, groups): a matrix [K, N] is
-    one operand; OIHW convolution weights give one [C/groups * kH * kW, O/groups] operand per group.
+    one operand; OIHW convolution weights give one [C/groups * kH * kW, O/groups] operand per group,
+    packed with K in (kernel position, channel) order, the order of
+    ``kernels.int8_microkernel.pack_patches_groups``.
     Packing happens once per key, under a lock; the buffers are 64-byte aligned.
     """
 
@@ -257,14 +341,13 @@ class Prepacked:
         key = (backend.name, groups)
         with self._lock:
             if key not in self._packed:
-                self._packed[key] = [PackedB(backend, b).pack_all() for b in self._gemm_operands(groups)]
+                if groups is None:
+                    self._packed[key] = [PackedB(backend, self.weights).pack_all()]
+                else:
+                    positions = self.weights.shape[2] * self.weights.shape[3]
+                    self._packed[key] = [PackedB(backend, b, positions=positions).pack_all()
+                                         for b in conv_weight_matrices(self.weights, groups)]
             return self._packed[key]
-
-    def _gemm_operands(self, groups: int | None) -> list[np.ndarray]:
-        if groups is None:
-            return [self.weights]
-        per_group = self.weights.shape[0] // groups
-        return [self.weights[g * per_group:(g + 1) * per_group].reshape(per_group, -1).T for g in range(groups)]
 
     def __repr__(self) -> str:
         return f"Prepacked(shape={self.shape}, dtype={self.dtype.name}, packed for {sorted(self._packed)})"
@@ -287,32 +370,3 @@ def _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out) -> None:
                        row_lo, row_hi, col_lo, col_hi, scratch, out)
 
     _tiles.run_tiles(run, tiles)
-
-
-def gemm_int8_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows: Callable[[int, int], np.ndarray],
-                         rows: int, segment: int, a_dtype: np.dtype, b: np.ndarray, a_zero_point: int,
-                         b_zero_points: np.ndarray, epilogue: Epilogue) -> None:
-    """``epilogue((A - a_zero_point) @ (b - b_zero_points))`` for an A [M, K] of ``a_dtype``
-    that is never stored whole.
-
-    ``fill_rows(row_lo, buffer)`` writes rows ``row_lo .. row_lo + len(buffer)`` of A into
-    ``buffer``; ``out_rows(row_lo, row_hi)`` returns the (possibly strided) [rows, N] view those
-    rows of the result go to. Chunks never cross a multiple of ``segment`` rows.
-    """
-    depth, cols = b.shape
-    if rows == 0 or cols == 0:
-        return
-    backend = _backend()
-    product = _Product(b if isinstance(b, PackedB) else PackedB(backend, b).pack_all(), a_dtype, a_zero_point,
-                       b_zero_points, epilogue)
-
-    def run(tile: _tiles.Tile) -> None:
-        row_lo, row_hi = tile[0], tile[1]
-        buffer = np.empty((row_hi - row_lo, depth), a_dtype)
-        fill_rows(row_lo, buffer)
-        padded_rows = _round_up(row_hi - row_lo, backend.rows)
-        a_packed, row_sums = backend.pack_a(buffer, product.a_flip, "int8 chunk A", parallel=False)
-        product.tile(a_packed, row_sums, row_hi - row_lo, 0, padded_rows, 0, product.padded_cols,
-                     out_rows(row_lo, row_hi))
-
-    _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // max(depth, 1), cols))

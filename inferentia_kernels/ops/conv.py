@@ -20,18 +20,24 @@ import numpy as np
 
 from ..errors import ShapeMismatchError, describe, invalid, wrong_dtype
 from ..kernels.depthwise import depthwise_f32_planes, depthwise_i8_planes
-from ..kernels.im2col import gather_patches
+from ..kernels.im2col import gather_patches, rows_to_planes
+from ..kernels.int8_microkernel import pack_patches_groups
 from ..numerics import QParams
 from ._checks import int32_bias, integer_operand, zero_point
 from . import _tiles
 from ._float_engine import K_TILE, gemm_float_row_chunks
-from ._int8_engine import Epilogue, Prepacked, gemm_int8_row_chunks
+from ._int8_engine import Epilogue, Prepacked, conv_weight_matrices, gemm_int8_rows
 from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul import PRECISIONS, float_activation_range, products_exact, round_to_precision
 from .matmul_integer import warn_if_accumulator_can_wrap
 from .requantize import output_qparams
 
 __all__ = ["conv2d", "conv_integer", "im2col", "qlinear_conv"]
+
+#: Integer convolutions pack all patch rows at once when that takes at most max(input bytes, this).
+PACKED_PATCHES_BYTES = 4 * 1024 * 1024
+#: Layout copies of fewer bytes run on the calling thread alone.
+PARALLEL_COPY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,48 @@ def _group_weights(w, geo: Geometry, group: int):
     return w[group * per_group : (group + 1) * per_group].reshape(per_group, geo.depth).T
 
 
+class _PatchRows:
+    """The patch rows of one group of an integer convolution (a row source of the INT8 engine):
+    row ``p`` is output pixel ``(n, oh, ow)``, k = (i * kW + j) * C/groups + c. Integer sums do not
+    depend on the order of k, so this one reads contiguous channel runs from an NHWC image."""
+
+    def __init__(self, image: np.ndarray, geo: Geometry, group: int):
+        self.image, self.geo = image, geo
+        self.c_lo = group * geo.group_channels
+        self.rows, self.depth, self.dtype = geo.batch * geo.pixels, geo.depth, image.dtype
+
+    def pack(self, flip, first, row_lo, row_hi, packed, row_sums) -> None:
+        geo = self.geo
+        pack_patches_groups(self.image, flip, self.c_lo, geo.group_channels, geo.kernel_h, geo.kernel_w,
+                            *geo.stride, *geo.dilation, geo.out_h, geo.out_w, self.rows, first, row_lo, row_hi,
+                            packed, row_sums)
+
+
+def _padded_nhwc(x: np.ndarray, geo: Geometry, fill) -> np.ndarray:
+    """x [N, C, H, W] as [N, H + pads, W + pads, C] with ``fill`` in the padding, in bands of rows
+    spread over the host threads."""
+    top, left, bottom, right = geo.pads
+    image = np.empty((geo.batch, top + geo.height + bottom, left + geo.width + right, geo.channels), x.dtype)
+    padded_h = image.shape[1]
+
+    def run(band: _tiles.Tile) -> None:
+        for n in range(band[0] // padded_h, -(-band[1] // padded_h)):
+            y_lo, y_hi = max(band[0] - n * padded_h, 0), min(band[1] - n * padded_h, padded_h)
+            inside_lo, inside_hi = max(y_lo, top), min(y_hi, top + geo.height)
+            image[n, y_lo:min(y_hi, top)] = fill
+            image[n, max(y_lo, top + geo.height):y_hi] = fill
+            if inside_lo < inside_hi:
+                image[n, inside_lo:inside_hi, :left] = fill
+                image[n, inside_lo:inside_hi, left + geo.width:] = fill
+                image[n, inside_lo:inside_hi, left:left + geo.width] = (
+                    x[n, :, inside_lo - top:inside_hi - top].transpose(1, 2, 0))
+
+    total = geo.batch * padded_h
+    step = total if image.nbytes < PARALLEL_COPY_BYTES else -(-total // _tiles.THREADS)
+    _tiles.run_tiles(run, [(lo, min(lo + step, total), 0, 0) for lo in range(0, total, step)])
+    return image
+
+
 def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, make_epilogue):
     x = np.ascontiguousarray(integer_operand(op, "x", x))
     w = integer_operand(op, "w", w)
@@ -200,7 +248,19 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
 
         _tiles.run_tiles(run, _plane_ranges(out))
         return out
+    if out.size == 0:
+        return out
+    image = _padded_nhwc(x, geo, x.dtype.type(zx))
+    # Packed A whole (column strips: each thread reads only its part of B) up to this size, else
+    # in row chunks: the scratch bound stated in docs/kernels.md.
+    max_packed_bytes = max(x.nbytes, PACKED_PATCHES_BYTES)
     per_group = w.shape[0] // geo.groups
+    if isinstance(w, Prepacked):
+        weights = w.matrices(groups=geo.groups)
+    else:
+        weights = conv_weight_matrices(w, geo.groups)
+    rows = np.empty((geo.batch * geo.pixels, per_group), epilogue.out_dtype)  # [pixels, channels] of one group
+    planes = out.reshape(geo.batch, w.shape[0], geo.pixels)
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
         group_epilogue = Epilogue(
@@ -210,10 +270,13 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
             shifts=None if epilogue.shifts is None else epilogue.shifts[cols],
             zero_point=epilogue.zero_point, low=epilogue.low, high=epilogue.high, out_dtype=epilogue.out_dtype,
         )
-        gemm_int8_row_chunks(
-            _patch_filler(x, geo, g, x.dtype.type(zx)), _output_rows(out, geo, cols.start, cols.stop),
-            geo.batch * geo.pixels, geo.pixels, x.dtype, _group_weights(w, geo, g), int(zx), zw[cols], group_epilogue,
-        )
+
+        def to_nchw(tile: _tiles.Tile, channel_lo: int = cols.start) -> None:
+            """out[n, channel_lo + o, oh, ow] = rows[(n * Ho + oh) * Wo + ow, o] for the tile's block."""
+            rows_to_planes(rows, tile[0], tile[1], tile[2], tile[3], geo.pixels, channel_lo, planes)
+
+        gemm_int8_rows(_PatchRows(image, geo, g), weights[g], int(zx), zw[cols], group_epilogue, rows,
+                       max_packed_bytes, tile_done=to_nchw, b_positions=geo.kernel_h * geo.kernel_w)
     return out
 
 
