@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,9 +66,10 @@ class RecordingExecutor(ThreadPoolExecutor):
         self._lock = threading.Lock()
 
     def submit(self, function, *args, **kwargs):
-        if args and isinstance(args[-1], list):
+        tiles = [arg for arg in args if isinstance(arg, list)]  # a task's run of tiles
+        if tiles:
             with self._lock:
-                self.tasks.append(list(args[-1]))
+                self.tasks.append(list(tiles[0]))
         return super().submit(function, *args, **kwargs)
 
 
@@ -152,9 +154,16 @@ def test_dask_threads_executor():
             assert np.array_equal(got.view(np.uint8), EXPECTED[name].view(np.uint8)), name
 
 
-def test_dask_processes_executor_is_refused_clearly():
+def test_dask_processes_executor():
+    """Worker processes get copies of their tiles' inputs and send their parts of the output back."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        with pytest.raises(ValueError, match="Device: executor must be an executor whose tasks run in this process"):
-            ik.Device(4, executor=client.get_executor())
+        device = ik.Device(4, executor=client.get_executor())
+        assert not device.executor_in_process
+        assert os.getpid() not in set(client.run(os.getpid).values())
+        for name, run in CASES.items():
+            with distributed.get_task_stream(client) as stream:
+                got = run(device)
+            assert np.array_equal(got.view(np.uint8), EXPECTED[name].view(np.uint8)), name
+            assert len(stream.data) >= 2, (name, stream.data)  # the tiles ran as tasks on the workers

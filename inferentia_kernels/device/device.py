@@ -59,9 +59,10 @@ class Device:
     ``Device(cores=1, *, cores_per_chip=4, core=NeuronCoreSpec.inf1(), executor=None)``.
     Any core count is accepted: when it is not a multiple of ``cores_per_chip`` the last chip
     is partly used (its active cores then share its DRAM bandwidth among fewer cores).
-    ``executor`` (a ``concurrent.futures.Executor`` whose tasks run in this process: a thread pool
-    or a ``dask.distributed`` ``Client(processes=False).get_executor()``) runs the cores' tiles of
-    ops called with ``device=``; None uses the host thread pool. The performance model
+    ``executor`` (a ``concurrent.futures.Executor``: a thread pool, a ``dask.distributed``
+    ``Client.get_executor()`` with thread or process workers, ...) runs the cores' tiles of ops
+    called with ``device=``; None uses the host thread pool. Tasks that run in another process
+    receive copies of their tiles' inputs and send their part of the output back. The performance model
     (:meth:`estimate`) never executes anything.
     """
 
@@ -76,12 +77,10 @@ class Device:
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise wrong_dtype("Device", "executor", "None or a concurrent.futures.Executor (with submit)",
                               describe(executor))
-        if executor is not None and executor.submit(os.getpid).result() != os.getpid():
-            # Tiles write their results into the output array in place: a task in another process
-            # would write into a copy.
-            raise invalid("Device", "executor", "an executor whose tasks run in this process (threads, e.g. a "
-                          "dask Client with processes=False)", describe(executor))
         self._executor = executor
+        # Tiles run in this process write into the output in place; tasks in another process
+        # (e.g. dask workers started with processes=True) send their parts of it back instead.
+        self._in_process = executor is None or executor.submit(os.getpid).result() == os.getpid()
         self._recorders: list[ProfileRecorder] = []
         self._recorders_lock = threading.Lock()
 
@@ -105,6 +104,11 @@ class Device:
     @property
     def executor(self):
         return self._executor
+
+    @property
+    def executor_in_process(self) -> bool:
+        """Whether the executor's tasks run in this process (threads) rather than in others."""
+        return self._in_process
 
     def __repr__(self) -> str:
         return (f"Device(cores={self._cores}, cores_per_chip={self._cores_per_chip}, core={self._core.name}, "

@@ -107,7 +107,7 @@ def _pack(a: np.ndarray | None, a_packed: np.ndarray | None, b: _B | None) -> No
         for part in parts:
             work(part)
     else:
-        _tiles.run_tiles(work, parts)
+        _tiles.run_on_host(work, parts)
 
 
 def _prepare(b: np.ndarray, bias: np.ndarray, low, high):
@@ -146,15 +146,18 @@ def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, 
             b_operand.pack(col_lo, col_hi)
         _run(a_packed, rows, depth, b_operand, bias, low, high, exact_products, row_lo, row_hi, col_lo, col_hi, out)
 
-    _tiles.run_tiles(run, tiles)
+    _tiles.run_tiles(run, tiles, out=out, region=lambda tile: (slice(tile[0], min(tile[1], rows)), slice(tile[2], tile[3])))
     return out
 
 
-def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows: Callable[[int, int], np.ndarray],
-                          rows: int, segment: int, b: np.ndarray, bias: np.ndarray, low: np.float32,
-                          high: np.float32, exact_products: bool) -> None:
-    """``clamp(A @ b + bias)`` for a float32 A [M, K] that is never stored whole
-    (``fill_rows``, ``out_rows`` and ``segment`` as in ``_int8_engine.gemm_int8_row_chunks``)."""
+def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out: np.ndarray,
+                          out_rows: Callable[[int, int], tuple], rows: int, segment: int, b: np.ndarray,
+                          bias: np.ndarray, low: np.float32, high: np.float32, exact_products: bool) -> None:
+    """``clamp(A @ b + bias)`` for a float32 A [M, K] that is never stored whole.
+
+    ``fill_rows(row_lo, buffer)`` writes rows ``row_lo .. row_lo + len(buffer)`` of A into
+    ``buffer``; ``out[out_rows(row_lo, row_hi)]`` is the (possibly strided) [rows, N] view those
+    rows of the result go to. Chunks never cross a multiple of ``segment`` rows."""
     depth, cols = b.shape
     if rows == 0 or cols == 0:
         return
@@ -171,6 +174,7 @@ def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out_rows
         a_packed = scratch_vector("chunk a", _round_up(count, MR) * depth)
         pack_a_panels(buffer, 0, _round_up(count, MR), a_packed)
         _run(a_packed, count, depth, b_operand, bias, low, high, exact_products, 0, count, 0, cols,
-             out_rows(row_lo, row_hi))
+             out[out_rows(row_lo, row_hi)])
 
-    _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // (4 * max(depth, 1)), cols))
+    _tiles.run_tiles(run, _tiles.row_chunks(rows, segment, CHUNK_BYTES // (4 * max(depth, 1)), cols), out=out,
+                     region=lambda tile: out_rows(tile[0], tile[1]))

@@ -132,7 +132,7 @@ class _Backend:
             source.pack(flip, first, 0, padded_rows, packed, row_sums)
             return packed, row_sums
         step = _round_up(-(-padded_rows // _tiles.THREADS), MR)
-        _tiles.run_tiles(lambda piece: source.pack(flip, first, piece[0], piece[1], packed, row_sums),
+        _tiles.run_on_host(lambda piece: source.pack(flip, first, piece[0], piece[1], packed, row_sums),
                          [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
         return packed, row_sums
 
@@ -275,8 +275,6 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
             if not weights.packed_all:
                 weights.pack(tile[2], tile[3])  # each strip's owner packs its own columns of B
             product.tile(a_packed, row_sums, rows, *tile, out)
-            if tile_done is not None:
-                tile_done((tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)))
     else:  # row tiles: each packs its own rows of A (into its thread's scratch)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
@@ -284,10 +282,17 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
             a_packed, row_sums = backend.pack_a(source, product.a_flip, row_lo, count, "int8 rows A", parallel=False)
             product.tile(a_packed, row_sums, count, 0, _round_up(count, backend.rows), 0, product.padded_cols,
                          out[row_lo:row_hi])
-            if tile_done is not None:
-                tile_done((row_lo, row_hi, 0, cols))
 
-    _tiles.run_tiles(run, tiles)
+    def inside(tile: _tiles.Tile) -> _tiles.Tile:
+        return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
+
+    _tiles.run_tiles(run, tiles, out=out, region=lambda tile: _block(inside(tile)),
+                     after=None if tile_done is None else lambda tile: tile_done(inside(tile)))
+
+
+def _block(tile: _tiles.Tile) -> tuple[slice, slice]:
+    """The part of a 2-D output that a tile (inside it) writes."""
+    return slice(tile[0], tile[1]), slice(tile[2], tile[3])
 
 
 def _weights(backend: _Backend, b, positions: int, pack_now: bool) -> PackedB:
@@ -300,7 +305,7 @@ def _weights(backend: _Backend, b, positions: int, pack_now: bool) -> PackedB:
     weights = PackedB(backend, b, scratch="int8 packed B", positions=positions)
     if pack_now:
         step = _round_up(-(-weights.padded_cols // _tiles.THREADS), backend.cols)
-        _tiles.run_tiles(lambda piece: weights.pack(piece[2], piece[3]),
+        _tiles.run_on_host(lambda piece: weights.pack(piece[2], piece[3]),
                          [(0, 0, lo, min(lo + step, weights.padded_cols)) for lo in range(0, weights.padded_cols, step)])
         weights.packed_all = True
     return weights
@@ -369,4 +374,4 @@ def _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out) -> None:
                        np.int32(epilogue.zero_point), np.int32(epilogue.low), np.int32(epilogue.high),
                        row_lo, row_hi, col_lo, col_hi, scratch, out)
 
-    _tiles.run_tiles(run, tiles)
+    _tiles.run_tiles(run, tiles, out=out, region=_block)

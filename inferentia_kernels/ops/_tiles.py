@@ -8,7 +8,8 @@ products in a fixed order whatever tile it lands in.
 Inside ``on_device(op, device)`` the workers are the device's simulated cores: the plan aims at
 one tile per core at least, every tile belongs to exactly one core (contiguous runs of tiles per
 core), and each core's tiles run as tasks on the device's executor (the host thread pool when it
-has none).
+has none). Work that only prepares operands (packing) always runs on the host threads
+(``run_on_host``): its results must stay in this process.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
 
+import numpy as np
+
 from ..device import Device
 from ..errors import describe, wrong_dtype
 
 __all__ = ["N_TILE", "THREADS", "Tile", "device_op", "on_device", "owned_runs", "plan_tiles", "record_gemm",
-           "row_chunks", "run_tiles", "workers"]
+           "row_chunks", "run_on_host", "run_tiles", "workers"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
 N_TILE = 128
@@ -117,27 +120,65 @@ def _host_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def _run_all(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
+def _run_all(work: Callable[[Tile], None], tiles: list[Tile], after: Callable[[Tile], None] | None = None) -> None:
     for tile in tiles:
         work(tile)
+        if after is not None:
+            after(tile)
 
 
-def run_tiles(work: Callable[[Tile], None], tiles: list[Tile]) -> None:
-    """Run ``work(tile)`` for every tile: on the device's executor when it has one, else on the
-    host threads, where the calling thread runs the first task itself (rather than sleep while a
-    pool thread wakes up for it)."""
-    device = _device.get()
-    tasks = owned_runs(tiles, device)
-    on_host = device is None or device.executor is None
-    executor: Executor = _host_pool() if on_host else device.executor
-    futures = [executor.submit(_run_all, work, task) for task in (tasks[1:] if on_host else tasks)]
+def _run_elsewhere(work: Callable[[Tile], None], tiles: list[Tile], out: np.ndarray,
+                   region: Callable[[Tile], tuple]) -> list[np.ndarray]:
+    """A task in another process: run the tiles into this process's copy of ``out``, return their parts."""
+    _run_all(work, tiles)
+    return [np.array(out[region(tile)]) for tile in tiles]
+
+
+def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: Executor | None,
+              after: Callable[[Tile], None] | None = None) -> None:
+    """Run ``tasks`` on ``executor`` (None: the host pool, the calling thread running the first task
+    itself rather than sleeping while a pool thread wakes up for it)."""
+    local = executor is None
+    pool = _host_pool() if local else executor
+    futures = [pool.submit(_run_all, work, task, after) for task in (tasks[1:] if local else tasks)]
     try:
-        if on_host and tasks:
-            _run_all(work, tasks[0])
+        if local and tasks:
+            _run_all(work, tasks[0], after)
     finally:  # every task has finished (or failed) before the output is handed back
         wait(futures)
     for future in futures:
         future.result()
+
+
+def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarray | None = None,
+              region: Callable[[Tile], tuple] | None = None, after: Callable[[Tile], None] | None = None) -> None:
+    """Run ``work(tile)`` for every output tile, then ``after(tile)`` once the tile's part of the
+    output is final: on the current device's executor when it has one, else on the host threads.
+
+    ``work`` writes the tile's part ``out[region(tile)]`` of ``out``. A device whose executor runs
+    tasks in other processes gets each task with a copy of ``work``'s data and sends the parts back;
+    they are written into ``out`` here, and ``after`` runs here too.
+    """
+    device = _device.get()
+    tasks = owned_runs(tiles, device)
+    if device is None or device.executor is None or device.executor_in_process:
+        _run_here(work, tasks, None if device is None else device.executor, after)
+        return
+    if out is None or region is None:
+        raise RuntimeError("run_tiles: tiles for another process need out= and region=")
+    futures = [device.executor.submit(_run_elsewhere, work, task, out, region) for task in tasks]
+    wait(futures)
+    for task, future in zip(tasks, futures):
+        for tile, part in zip(task, future.result()):
+            out[region(tile)] = part
+            if after is not None:
+                after(tile)
+
+
+def run_on_host(work: Callable[[Tile], None], pieces: list[Tile]) -> None:
+    """Run ``work(piece)`` for every piece on the host threads, whatever the device: for work whose
+    results stay in this process (packing operands that the tiles read)."""
+    _run_here(work, owned_runs(pieces, None), None)
 
 
 def _runs(items: list, parts: int) -> list[list]:

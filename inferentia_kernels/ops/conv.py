@@ -147,10 +147,18 @@ def _depthwise(geo: Geometry) -> bool:
 
 
 def _plane_ranges(out: np.ndarray) -> list[_tiles.Tile]:
-    """The output's N x O planes in one contiguous range per thread."""
-    planes = out.shape[0] * out.shape[1]
-    step = max(1, -(-planes // _tiles.THREADS))
-    return [(lo, min(lo + step, planes), 0, 0) for lo in range(0, planes, step)]
+    """The output's N x O planes (flat index n * O + o) in contiguous ranges inside one image each,
+    at least one per thread."""
+    batch, channels = out.shape[:2]
+    step = max(1, -(-channels * batch // _tiles.THREADS))
+    return [(n * channels + lo, n * channels + min(lo + step, channels), 0, 0)
+            for n in range(batch) for lo in range(0, channels, step)]
+
+
+def _plane_region(out: np.ndarray):
+    """``region`` for ``_plane_ranges``: the planes of one image that a range covers."""
+    channels = out.shape[1]
+    return lambda planes: (planes[0] // channels, slice(planes[0] % channels, (planes[1] - 1) % channels + 1))
 
 
 def _patch_filler(x: np.ndarray, geo: Geometry, group: int, pad_value):
@@ -165,15 +173,15 @@ def _patch_filler(x: np.ndarray, geo: Geometry, group: int, pad_value):
     return fill
 
 
-def _output_rows(out: np.ndarray, geo: Geometry, o_lo: int, o_hi: int):
-    """``out_rows`` for the row-chunk GEMMs: the [pixels, channels] view of NCHW ``out``."""
-    planes = out.reshape(geo.batch, out.shape[1], geo.pixels)
+def _output_rows(geo: Geometry, channels: slice):
+    """``out_rows`` for the float row-chunk GEMMs: the index of rows [row_lo, row_hi) (pixels of
+    one image) and ``channels`` in the [N, pixels, O] view of the NCHW output."""
 
-    def view(row_lo: int, row_hi: int) -> np.ndarray:
+    def index(row_lo: int, row_hi: int) -> tuple:
         n, p = divmod(row_lo, geo.pixels)
-        return planes[n, o_lo:o_hi, p : p + (row_hi - row_lo)].T
+        return n, slice(p, p + (row_hi - row_lo)), channels
 
-    return view
+    return index
 
 
 def _group_weights(w, geo: Geometry, group: int):
@@ -222,7 +230,7 @@ def _padded_nhwc(x: np.ndarray, geo: Geometry, fill) -> np.ndarray:
 
     total = geo.batch * padded_h
     step = total if image.nbytes < PARALLEL_COPY_BYTES else -(-total // _tiles.THREADS)
-    _tiles.run_tiles(run, [(lo, min(lo + step, total), 0, 0) for lo in range(0, total, step)])
+    _tiles.run_on_host(run, [(lo, min(lo + step, total), 0, 0) for lo in range(0, total, step)])
     return image
 
 
@@ -246,7 +254,7 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
                                 np.int32(epilogue.zero_point), np.int32(epilogue.low), np.int32(epilogue.high),
                                 np.empty(geo.out_w, np.int32), out)
 
-        _tiles.run_tiles(run, _plane_ranges(out))
+        _tiles.run_tiles(run, _plane_ranges(out), out=out, region=_plane_region(out))
         return out
     if out.size == 0:
         return out
@@ -360,13 +368,14 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precis
             depthwise_f32_planes(x32, w32, K_TILE, *geo.stride, *geo.pads[:2], *geo.dilation, planes[0], planes[1],
                                  bias32, low, high, exact, np.empty((2, geo.out_w), np.float32), out)
 
-        _tiles.run_tiles(run, _plane_ranges(out))
+        _tiles.run_tiles(run, _plane_ranges(out), out=out, region=_plane_region(out))
         return out
+    pixels_by_channel = out.reshape(geo.batch, out_channels, geo.pixels).transpose(0, 2, 1)  # a view
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
-        gemm_float_row_chunks(_patch_filler(x32, geo, g, np.float32(0)), _output_rows(out, geo, cols.start, cols.stop),
-                              geo.batch * geo.pixels, geo.pixels, _group_weights(w32, geo, g), bias32[cols], low, high,
-                              exact)
+        gemm_float_row_chunks(_patch_filler(x32, geo, g, np.float32(0)), pixels_by_channel,
+                              _output_rows(geo, cols), geo.batch * geo.pixels, geo.pixels, _group_weights(w32, geo, g),
+                              bias32[cols], low, high, exact)
     return out
 
 

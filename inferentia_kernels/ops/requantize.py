@@ -57,7 +57,8 @@ def requantize(acc, multiplier, y_qp: QParams, *, mode: str = "float", activatio
                            np.int32(epilogue.low), np.int32(epilogue.high), out[lo:hi])
 
         rows = flat.shape[0]
-        _tiles.run_tiles(run, _tiles.row_chunks(rows, rows, max(1, (1 << 16) // cols), cols))
+        _tiles.run_tiles(run, _tiles.row_chunks(rows, rows, max(1, (1 << 16) // cols), cols), out=out,
+                         region=lambda tile: (slice(tile[0], tile[1]),))
     return out.reshape(array.shape)
 
 
