@@ -99,8 +99,8 @@ def test_packing_writes_every_value_so_reused_buffers_cannot_leak(path, shape):
         a_packed = np.full(backend.a_size(rows, k) * backend.a_dtype.itemsize, fill, np.uint8).view(backend.a_dtype)
         b_packed = np.full(backend.b_size(cols, k) * backend.b_dtype.itemsize, fill, np.uint8).view(backend.b_dtype)
         row_sums, col_sums = np.full(rows, fill, np.int32), np.full(cols, fill, np.int32)
-        pack_a_groups(a, np.uint8(0x80), 0, rows, a_packed, row_sums)
-        pack_b_groups(b, 1, np.uint8(0x80), 0, cols, b_packed, col_sums)
+        pack_a_groups(a, np.uint8(0x80), 0, rows, backend.group, backend.rows, a_packed, row_sums)
+        pack_b_groups(b, 1, np.uint8(0x80), 0, cols, backend.cols, b_packed, col_sums)
         results.append((a_packed, b_packed, row_sums, col_sums))
     for zeroed, garbage in zip(*results):
         np.testing.assert_array_equal(garbage, zeroed)

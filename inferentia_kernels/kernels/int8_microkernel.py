@@ -149,16 +149,31 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, groups, add_
     return types.void(a_packed, a_offset, b_packed, b_offset, groups, add_to_sums, sums, sums_offset), codegen
 
 
+@kernel(inline="always")
+def _scatter_row(row_words, i, groups, block, group_words, words):
+    """Row i of packed A, ``groups`` groups of ``group_words`` words each, to its place in the layout
+    ``[row block][group][block][group_words]`` of ``words``."""
+    first = (i // block) * groups * block * group_words + (i % block) * group_words
+    if group_words == 1:  # the common case, as its own loop (a strided copy)
+        for g in range(groups):
+            words[first + g * block] = row_words[g]
+    else:
+        for g in range(groups):
+            for w in range(group_words):
+                words[first + g * block * group_words + w] = row_words[g * group_words + w]
+
+
 @kernel
-def pack_a_groups(a, flip, row_lo, row_hi, packed, row_sums):
+def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
     """Rows [row_lo, row_hi) of packed A from A [M, K] into ``packed`` (flat, C-contiguous uint8 or
-    int16: the A layout of the kernel for that dtype) and ``row_sums`` (int32 sums of the packed
-    rows). ``row_lo`` is a multiple of MR; rows from M on (padding) are zeros. Every value of
-    these rows is written, so ``packed`` may start uninitialised.
+    int16) in the layout ``[row block][group][block][group]``: ``group`` consecutive k of a row
+    (a whole number of 32-bit words) side by side, ``block`` rows per block; and ``row_sums``
+    (int32 sums of the packed rows). ``row_lo`` is a multiple of ``block``; rows from M on
+    (padding) are zeros. Every value of these rows is written, so ``packed`` may start
+    uninitialised.
 
     Each row is converted into a contiguous scratch row first (a vectorised loop), then copied one
-    group (one 32-bit word) at a time to its place in the row block."""
-    group, _ = _layout(packed)
+    group (whole 32-bit words) at a time to its place in the row block."""
     rows, depth = a.shape
     groups = (depth + group - 1) // group
     words = packed.view(np.uint32)  # one word per (row, group)
@@ -175,19 +190,17 @@ def pack_a_groups(a, flip, row_lo, row_hi, packed, row_sums):
         else:
             row[:] = 0
         row_sums[i] = total
-        first = (i // MR) * groups * MR + i % MR
-        for g in range(groups):
-            words[first + g * MR] = row_words[g]
+        _scatter_row(row_words, i, groups, block, group * packed.itemsize // 4, words)
 
 
 @kernel
-def pack_b_groups(b, positions, flip, col_lo, col_hi, packed, col_sums):
+def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, packed, col_sums):
     """Columns [col_lo, col_hi) of packed B from B [K, N] into ``packed`` (flat, C-contiguous int8
-    or int16: the B layout of the kernel for that dtype) and ``col_sums`` (int32 sums of the packed
-    columns). With ``positions`` = P > 1 the K axis is transposed as [K / P, P] -> [P, K / P]:
+    or int16) in the layout ``[column block][group][columns][G]``, G = 4 bytes of k per column and
+    group, ``columns`` per block; and ``col_sums`` (int32 sums of the packed columns). With ``positions`` = P > 1 the K axis is transposed as [K / P, P] -> [P, K / P]:
     packed k = s * (K / P) + c holds row c * P + s of ``b`` (a convolution's weights, rows
     (channel, kernel position), packed as (kernel position, channel)); P = 1 keeps the order.
-    ``col_lo`` and ``col_hi`` are multiples of NR; columns from N on (padding) are zeros. Every
+    ``col_lo`` and ``col_hi`` are multiples of ``columns``; columns from N on (padding) are zeros. Every
     value of these columns is written, so ``packed`` may start uninitialised.
 
     Each column's group is one 32-bit word of the packed run, assembled by shifting every value
@@ -195,7 +208,7 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, packed, col_sums):
     vectorised over columns); when its columns are (e.g. a convolution's OIHW weights, the
     transpose of [O, K]) each column is converted whole into a scratch column in packed order,
     then copied one group (one word) at a time, as ``pack_a_groups`` does with rows."""
-    group, columns = _layout(packed)
+    group = 4 // packed.itemsize
     bits = 32 // group
     mask = np.uint32((1 << bits) - 1)
     depth, cols = b.shape
@@ -240,14 +253,13 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, packed, col_sums):
 
 @kernel
 def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, out_h,
-                        out_w, pixels, first, row_lo, row_hi, packed, row_sums):
+                        out_w, pixels, first, row_lo, row_hi, group, block, packed, row_sums):
     """Rows [row_lo, row_hi) of packed A for a convolution (implicit im2col), as ``pack_a_groups``
     does for a matrix. Row r is output pixel ``p = first + r = (n * out_h + oh) * out_w + ow`` (rows
     from ``pixels`` on are zeros); its k = (i * kernel_w + j) * channels + c holds
     ``image[n, oh * stride_h + i * dil_h, ow * stride_w + j * dil_w, c_lo + c]``, with ``image`` the
     input in NHWC order, already padded (with the input zero point). Each of a row's
     kernel_h * kernel_w runs of ``channels`` values is contiguous in ``image``."""
-    group, _ = _layout(packed)
     depth = kernel_h * kernel_w * channels
     groups = (depth + group - 1) // group
     words = packed.view(np.uint32)
@@ -278,9 +290,7 @@ def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_
         else:
             row[:] = 0
         row_sums[r] = total
-        first_word = (r // MR) * groups * MR + r % MR
-        for g in range(groups):
-            words[first_word + g * MR] = row_words[g]
+        _scatter_row(row_words, r, groups, block, group * packed.itemsize // 4, words)
 
 
 @kernel

@@ -83,9 +83,10 @@ class RowSource(Protocol):
     depth: int
     dtype: np.dtype
 
-    def pack(self, flip: np.uint8, first: int, row_lo: int, row_hi: int, packed: np.ndarray,
-             row_sums: np.ndarray) -> None:
-        """Packed rows [row_lo, row_hi) of the buffer ``packed`` are rows first + row_lo ..
+    def pack(self, flip: np.uint8, first: int, row_lo: int, row_hi: int, group: int, block: int,
+             packed: np.ndarray, row_sums: np.ndarray) -> None:
+        """Packed rows [row_lo, row_hi) of the buffer ``packed`` (layout ``[row block][group]
+        [block][group]``, see ``kernels.int8_microkernel.pack_a_groups``) are rows first + row_lo ..
         first + row_hi of A (zeros past the last row); their sums go to ``row_sums``."""
 
 
@@ -97,8 +98,8 @@ class MatrixRows:
         self.rows, self.depth = a.shape
         self.dtype = a.dtype
 
-    def pack(self, flip, first, row_lo, row_hi, packed, row_sums) -> None:
-        pack_a_groups(self.a[first:], flip, row_lo, row_hi, packed, row_sums)
+    def pack(self, flip, first, row_lo, row_hi, group, block, packed, row_sums) -> None:
+        pack_a_groups(self.a[first:], flip, row_lo, row_hi, group, block, packed, row_sums)
 
 
 class _Backend:
@@ -129,10 +130,10 @@ class _Backend:
         packed = scratch_vector(slot, self.a_size(padded_rows, source.depth), self.a_dtype)
         row_sums = np.empty(padded_rows, np.int32)
         if not parallel or count * source.depth < PARALLEL_PACK_VALUES:
-            source.pack(flip, first, 0, padded_rows, packed, row_sums)
+            source.pack(flip, first, 0, padded_rows, self.group, MR, packed, row_sums)
             return packed, row_sums
         step = _round_up(-(-padded_rows // _tiles.THREADS), MR)
-        _tiles.run_on_host(lambda piece: source.pack(flip, first, piece[0], piece[1], packed, row_sums),
+        _tiles.run_on_host(lambda piece: source.pack(flip, first, piece[0], piece[1], self.group, MR, packed, row_sums),
                          [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
         return packed, row_sums
 
@@ -191,8 +192,8 @@ class PackedB:
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
         """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
-        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.packed,
-                      self.col_sums)
+        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.backend.cols,
+                      self.packed, self.col_sums)
         return self
 
     def pack_all(self) -> "PackedB":

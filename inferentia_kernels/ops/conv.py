@@ -202,11 +202,11 @@ class _PatchRows:
         self.c_lo = group * geo.group_channels
         self.rows, self.depth, self.dtype = geo.batch * geo.pixels, geo.depth, image.dtype
 
-    def pack(self, flip, first, row_lo, row_hi, packed, row_sums) -> None:
+    def pack(self, flip, first, row_lo, row_hi, group, block, packed, row_sums) -> None:
         geo = self.geo
         pack_patches_groups(self.image, flip, self.c_lo, geo.group_channels, geo.kernel_h, geo.kernel_w,
                             *geo.stride, *geo.dilation, geo.out_h, geo.out_w, self.rows, first, row_lo, row_hi,
-                            packed, row_sums)
+                            group, block, packed, row_sums)
 
 
 def _padded_nhwc(x: np.ndarray, geo: Geometry, fill) -> np.ndarray:
