@@ -67,3 +67,10 @@ def test_vnni_microkernel_is_a_register_resident_vpdpbusd_loop():
     assert "vpdpbusd" in instructions, instructions
     assert instructions <= {"addq", "decq", "incq", "subq", "cmpq", "jne", "vmovdqu64", "vpbroadcastd", "vpdpbusd"}, (
         "the loop should only load B, broadcast A and multiply-add (no spills)", instructions)
+
+
+@pytest.mark.skipif("amx" not in available_paths(), reason="the host has no usable AMX-INT8")
+def test_amx_microkernel_loop_loads_tiles_and_multiplies():
+    instructions = loop("INT8 AMX microkernel (tiles)")
+    assert {"tileloadd", "tdpbusd"} <= instructions, instructions
+    assert not any(op.startswith("v") for op in instructions), ("no vector code in the tile loop", instructions)

@@ -99,8 +99,9 @@ def test_packing_writes_every_value_so_reused_buffers_cannot_leak(path, shape):
         a_packed = np.full(backend.a_size(rows, k) * backend.a_dtype.itemsize, fill, np.uint8).view(backend.a_dtype)
         b_packed = np.full(backend.b_size(cols, k) * backend.b_dtype.itemsize, fill, np.uint8).view(backend.b_dtype)
         row_sums, col_sums = np.full(rows, fill, np.int32), np.full(cols, fill, np.int32)
-        pack_a_groups(a, np.uint8(0x80), 0, rows, backend.group, backend.rows, a_packed, row_sums)
-        pack_b_groups(b, 1, np.uint8(0x80), 0, cols, backend.cols, b_packed, col_sums)
+        pack_a_groups(a, np.uint8(0x80), 0, rows, backend.group, backend.a_block, a_packed, row_sums)
+        pack_b_groups(b, 1, np.uint8(0x80), 0, cols, backend.b_block, -(-k // backend.k_multiple) * backend.k_multiple,
+                      b_packed, col_sums)
         results.append((a_packed, b_packed, row_sums, col_sums))
     for zeroed, garbage in zip(*results):
         np.testing.assert_array_equal(garbage, zeroed)
@@ -120,16 +121,32 @@ def test_selection_respects_the_jit_target(monkeypatch):
         isa.select_path("vnni")
 
 
-def test_unknown_path_is_a_clear_error():
-    with pytest.raises(ValueError, match="INFERENTIA_KERNELS_ISA must be one of auto, vnni, portable, got 'amx'"):
+def test_amx_needs_the_linux_permission_as_well_as_the_features(monkeypatch):
+    monkeypatch.setattr(isa, "jit_cpu_features", lambda: frozenset({"avx512f", "avx512bw", "avx512vnni", "amx-tile",
+                                                                   "amx-int8"}))
+    monkeypatch.setattr(isa, "request_permission", lambda: False)
+    assert isa.available_paths() == ("vnni", "portable")
+    with pytest.raises(RuntimeError, match="INFERENTIA_KERNELS_ISA=amx: .* lacks the Linux permission for AMX"):
         isa.select_path("amx")
+    monkeypatch.setattr(isa, "request_permission", lambda: True)
+    assert isa.available_paths() == ("amx", "vnni", "portable")
 
 
-def _host_features_without_vnni() -> str:
+def test_unknown_path_is_a_clear_error():
+    with pytest.raises(ValueError, match="INFERENTIA_KERNELS_ISA must be one of auto, amx, vnni, portable, got 'sse'"):
+        isa.select_path("sse")
+
+
+def _host_features_without(*hidden: str) -> str:
     from numba.core import codegen
 
     items = codegen.get_host_cpu_features().split(",")
-    return ",".join("-" + item[1:] if item[1:] in ("avx512vnni", "avxvnni") else item for item in items)
+    return ",".join("-" + item[1:] if item[1:] in hidden else item for item in items)
+
+
+def _host_features_without_vnni() -> str:
+    """The host's features with VNNI and AMX hidden (AMX-INT8 implies VNNI on real CPUs)."""
+    return _host_features_without("avx512vnni", "avxvnni", "amx-tile", "amx-int8", "amx-bf16")
 
 
 def _run(code: str, tmp_path, **environment) -> subprocess.CompletedProcess:
@@ -171,6 +188,49 @@ def test_forcing_a_missing_path_is_an_error_not_a_crash(tmp_path):
     )
     assert result.returncode == 1, (result.returncode, result.stderr)  # a Python exception, not SIGABRT
     assert "RuntimeError: INFERENTIA_KERNELS_ISA=vnni: the JIT target" in result.stderr
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="needs an AMX host to hide AMX from")
+def test_a_target_without_amx_falls_back_to_vnni_and_forcing_amx_is_an_error(tmp_path):
+    code = """
+        import numpy as np, inferentia_kernels as ik
+        from inferentia_kernels.ops._int8_engine import active_path
+        from inferentia_kernels.reference.matmul_integer import matmul_integer
+        a = np.arange(-60, 60, dtype=np.int8).reshape(8, 15)
+        b = np.arange(150, dtype=np.uint8).reshape(15, 10)
+        assert np.array_equal(ik.ops.matmul_integer(a, b, 3, 7), matmul_integer(a, b, 3, 7))
+        print(active_path())
+        """
+    without_amx = _host_features_without("amx-tile", "amx-int8", "amx-bf16")
+    result = _run(code, tmp_path, NUMBA_CPU_FEATURES=without_amx)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["vnni"]
+    result = _run(code, tmp_path, NUMBA_CPU_FEATURES=without_amx, INFERENTIA_KERNELS_ISA="amx")
+    assert result.returncode == 1, (result.returncode, result.stderr)  # a Python exception, not SIGABRT/SIGILL
+    assert "RuntimeError: INFERENTIA_KERNELS_ISA=amx: the JIT target" in result.stderr
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="needs an AMX host to hide AMX from")
+def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
+    result = _run(
+        """
+        import numpy as np
+        from numba.core.errors import TypingError
+        from inferentia_kernels.kernels import amx
+        zeros = np.zeros(32, np.int32)
+        try:
+            amx.gemm_amx_tile(np.zeros(2048, np.uint8), np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
+                              np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
+                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, np.zeros((32, 32), np.int32),
+                              np.zeros((32, 32), np.int32))
+        except TypingError as error:
+            print("refused:", "lacks ['amx-int8', 'amx-tile']" in str(error))
+        """,
+        tmp_path,
+        NUMBA_CPU_FEATURES=_host_features_without("amx-tile", "amx-int8", "amx-bf16"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "refused: True"
 
 
 @pytest.mark.skipif("avx512f" not in jit_cpu_features(), reason="needs an AVX-512 host to hide VNNI from")

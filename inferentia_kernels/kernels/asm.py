@@ -17,6 +17,9 @@ import numpy as np
 from .gemm_float import MR as FLOAT_MR
 from .gemm_float import NR as FLOAT_NR
 from .gemm_float import gemm_float_tile
+from .amx import MR as AMX_MR
+from .amx import NR as AMX_NR
+from .amx import gemm_amx_tile, tile_config
 from .gemm_int8 import gemm_rows_tile
 from .int8_microkernel import MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_packed_tile
 from .jit import OPTIONS
@@ -64,6 +67,15 @@ def _packed_int8_args(a_dtype, b_dtype, columns):
             np.zeros((MR, columns), np.int32))
 
 
+def _amx_args():
+    """Arguments of ``gemm_amx_tile`` for one 32 x 32 block over K = 128."""
+    depth, zeros_i = 128, np.zeros(AMX_NR, np.int32)
+    return (np.zeros(AMX_MR * depth, np.uint8), np.zeros(AMX_NR * depth, np.int8), depth, tile_config(),
+            np.zeros(AMX_MR, np.int32), zeros_i, np.int32(0), zeros_i, zeros_i, 0, np.zeros(AMX_NR, np.float32), zeros_i,
+            zeros_i, np.int32(0), np.int32(0), np.int32(0), AMX_MR, AMX_NR, 0, AMX_MR, 0, AMX_NR,
+            np.zeros((AMX_MR, AMX_NR), np.int32), np.zeros((AMX_MR, AMX_NR), np.int32))
+
+
 def _int8_rows_args():
     n = 16
     zeros_i = np.zeros(n, np.int32)
@@ -85,6 +97,7 @@ HOT_LOOPS = {
     "INT8 portable microkernel (int16 pairs)": (
         gemm_packed_tile, lambda: _packed_int8_args(np.int16, np.int16, PAIR_COLUMNS), ""),
     "INT8 VNNI microkernel (bytes)": (gemm_packed_tile, lambda: _packed_int8_args(np.uint8, np.int8, VNNI_COLUMNS), ""),
+    "INT8 AMX microkernel (tiles)": (gemm_amx_tile, _amx_args, "tdpbusd"),
     "INT8 GEMV rows (gemm_rows_tile)": (gemm_rows_tile, _int8_rows_args, ""),
     "float GEMM, products rounded (fp32)": (gemm_float_tile, _float_gemm_args, "vmulp"),
     "float GEMM, exact products fused (bf16/fp16)": (gemm_float_tile, _float_gemm_args, "vfmadd"),

@@ -194,18 +194,20 @@ def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
 
 
 @kernel
-def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, packed, col_sums):
+def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, packed, col_sums):
     """Columns [col_lo, col_hi) of packed B from B [K, N] into ``packed`` (flat, C-contiguous int8
     or int16) in the layout ``[column block][group][columns][G]``, G = 4 bytes of k per column and
-    group, ``columns`` per block; and ``col_sums`` (int32 sums of the packed columns). With ``positions`` = P > 1 the K axis is transposed as [K / P, P] -> [P, K / P]:
-    packed k = s * (K / P) + c holds row c * P + s of ``b`` (a convolution's weights, rows
+    group, ``columns`` per block, K padded with zeros to ``padded_depth`` (a multiple of G); and
+    ``col_sums`` (int32 sums of the packed columns). With ``positions`` = P > 1 the K axis is
+    transposed as [K / P, P] -> [P, K / P]: packed k = s * (K / P) + c holds row c * P + s of ``b``
+    (a convolution's weights, rows
     (channel, kernel position), packed as (kernel position, channel)); P = 1 keeps the order.
     ``col_lo`` and ``col_hi`` are multiples of ``columns``; columns from N on (padding) are zeros. Every
     value of these columns is written, so ``packed`` may start uninitialised.
 
     Each column's group is one 32-bit word of the packed run, assembled by shifting every value
-    into its place. When B's rows are contiguous the group's rows are read one at a time (a loop
-    vectorised over columns); when its columns are (e.g. a convolution's OIHW weights, the
+    into its place. When B's rows are contiguous each row is read once, for all column blocks (a
+    loop vectorised over columns); when its columns are (e.g. a convolution's OIHW weights, the
     transpose of [O, K]) each column is converted whole into a scratch column in packed order,
     then copied one group (one word) at a time, as ``pack_a_groups`` does with rows."""
     group = 4 // packed.itemsize
@@ -213,42 +215,50 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, packed, col_sums)
     mask = np.uint32((1 << bits) - 1)
     depth, cols = b.shape
     inner = depth // positions
-    groups = (depth + group - 1) // group
+    groups = padded_depth // group
     words = packed.view(np.uint32)
-    by_columns = depth > 1 and abs(b.strides[0]) < abs(b.strides[1])
-    column = np.zeros(groups * group, packed.dtype)  # K padded with zeros to whole groups
-    column_words = column.view(np.uint32)
-    for j0 in range(col_lo, col_hi, columns):
-        width = max(0, min(columns, cols - j0))  # columns of B in this block; the rest is padding
-        sums = col_sums[j0:j0 + columns]
-        sums[:] = 0
+    valid_hi = max(col_lo, min(col_hi, cols))  # columns [col_lo, valid_hi) are B's; the rest is padding
+    col_sums[col_lo:col_hi] = 0
+    for j0 in range(col_lo, col_hi, columns):  # zeros: padding columns, and K padding groups
+        width = max(0, min(columns, cols - j0))
         block = (j0 // columns) * groups * columns
         for g in range(groups):
-            words[block + g * columns + width:block + (g + 1) * columns] = 0
-        if by_columns:
-            for c in range(width):
-                source = b[:, j0 + c]
-                total = np.int32(0)
-                for s in range(positions):
-                    for k in range(inner):
-                        value = np.int8(np.uint8(source[np.uint64(k * positions + s)]) ^ flip)
-                        column[s * inner + k] = value
-                        total = np.int32(total + np.int32(value))
-                sums[c] = total
-                for g in range(groups):
-                    words[block + g * columns + c] = column_words[g]
-        else:
+            first = block + g * columns
+            words[first + (width if group * g < depth else 0):first + columns] = 0
+    if depth > 1 and abs(b.strides[0]) < abs(b.strides[1]):
+        # Columns contiguous: each column converted whole into a scratch column in packed order.
+        column = np.zeros(groups * group, packed.dtype)  # K padded with zeros to whole groups
+        column_words = column.view(np.uint32)
+        for j in range(col_lo, valid_hi):
+            source = b[:, j]
+            total = np.int32(0)
+            for s in range(positions):
+                for k in range(inner):
+                    value = np.int8(np.uint8(source[np.uint64(k * positions + s)]) ^ flip)
+                    column[s * inner + k] = value
+                    total = np.int32(total + np.int32(value))
+            col_sums[j] = total
+            first = (j // columns) * groups * columns + j % columns
             for g in range(groups):
-                run = words[block + g * columns:block + g * columns + width]
-                for t in range(min(group, depth - group * g)):
-                    k = group * g + t
-                    row = b[(k % inner) * positions + k // inner, j0:j0 + width]
-                    shift = np.uint32(bits * t)
-                    for c in range(width):
-                        value = np.int8(np.uint8(row[c]) ^ flip)
-                        sums[c] = np.int32(sums[c] + np.int32(value))
-                        bits_t = (np.uint32(np.int32(value)) & mask) << shift
-                        run[c] = bits_t if t == 0 else run[c] | bits_t
+                words[first + g * columns] = column_words[g]
+        return
+    # Rows contiguous: each of a group's rows read once for all blocks of the range. Unsigned
+    # offsets: numba then skips its negative-index tests and the loops vectorise.
+    for g in range(groups):
+        for t in range(min(group, depth - group * g)):
+            k = group * g + t
+            row = b[(k % inner) * positions + k // inner, col_lo:valid_hi]
+            shift = np.uint32(bits * t)
+            for j0 in range(col_lo, valid_hi, columns):
+                offset = np.uint64(j0 - col_lo)
+                first = np.uint64((j0 // columns) * groups * columns + g * columns)
+                for c in range(min(columns, valid_hi - j0)):
+                    value = np.int8(np.uint8(row[offset + np.uint64(c)]) ^ flip)
+                    j = np.uint64(j0) + np.uint64(c)
+                    col_sums[j] = np.int32(col_sums[j] + np.int32(value))
+                    word = (np.uint32(np.int32(value)) & mask) << shift
+                    where = first + np.uint64(c)
+                    words[where] = word if t == 0 else words[where] | word
 
 
 @kernel

@@ -31,6 +31,8 @@ import numpy as np
 from ..kernels.gemm_int8 import STORE_INT32, gemm_rows_tile
 from ..kernels.int8_microkernel import (MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_packed_tile, group_size, pack_a_groups,
                                         pack_b_groups)
+from ..kernels import amx
+from ..kernels.amx import gemm_amx_tile
 from ..kernels.isa import select_path
 from . import _tiles
 from ._scratch import aligned_empty, scratch_vector
@@ -103,49 +105,74 @@ class MatrixRows:
 
 
 class _Backend:
-    """One of the packed INT8 kernels (``kernels/int8_microkernel.py``): its packed dtypes and block
-    sizes, and how to pack operands for it and run tiles with it."""
+    """One of the packed INT8 kernels: its packed dtypes and layouts, and how to pack operands for it
+    and run tiles with it (``kernels/int8_microkernel.py``: "vnni", "portable")."""
 
-    def __init__(self, name: str, a_dtype, b_dtype, cols: int):
+    def __init__(self, name: str, a_dtype, b_dtype, cols: int, *, rows: int = MR, a_block: int = MR,
+                 a_group: int | None = None, b_block: int | None = None, k_multiple: int | None = None):
         self.name = name
         self.a_dtype, self.b_dtype = np.dtype(a_dtype), np.dtype(b_dtype)
-        self.group = group_size(a_dtype)
-        self.rows = MR  # row multiple of packed A
-        self.cols = cols  # column multiple of packed B
+        self.rows = rows  # row multiple of packed A (the microkernel's rows)
+        self.cols = cols  # column multiple of packed B (the microkernel's columns)
+        self.a_block = a_block  # rows per block of packed A
+        self.group = group_size(a_dtype) if a_group is None else a_group  # k per group of packed A
+        self.b_block = cols if b_block is None else b_block  # columns per block of packed B
+        self.k_multiple = group_size(b_dtype) if k_multiple is None else k_multiple  # packed B's K padding
 
     def a_size(self, rows: int, depth: int) -> int:
-        """Values of packed A for ``rows`` rows (a multiple of MR)."""
+        """Values of packed A for ``rows`` rows (a multiple of ``self.rows``)."""
         return rows * _round_up(depth, self.group)
 
     def b_size(self, cols: int, depth: int) -> int:
-        """Values of packed B for ``cols`` columns (a multiple of NR)."""
-        return cols * _round_up(depth, self.group)
+        """Values of packed B for ``cols`` columns (a multiple of ``self.cols``)."""
+        return cols * _round_up(depth, self.k_multiple)
 
     def pack_a(self, source: RowSource, flip: np.uint8, first: int, count: int, slot: str,
                parallel: bool) -> tuple[np.ndarray, np.ndarray]:
         """Rows first .. first + count of ``source`` packed into the calling thread's scratch
-        ``slot``, and their row sums; rows padded to a multiple of MR. With ``parallel`` (never
-        from inside a tile), the tile threads pack row pieces of a large A."""
-        padded_rows = _round_up(count, MR)
+        ``slot``, and their row sums; rows padded to a multiple of ``self.rows``. With ``parallel``
+        (never from inside a tile), the host threads pack row pieces of a large A."""
+        padded_rows = _round_up(count, self.rows)
         packed = scratch_vector(slot, self.a_size(padded_rows, source.depth), self.a_dtype)
         row_sums = np.empty(padded_rows, np.int32)
         if not parallel or count * source.depth < PARALLEL_PACK_VALUES:
-            source.pack(flip, first, 0, padded_rows, self.group, MR, packed, row_sums)
+            source.pack(flip, first, 0, padded_rows, self.group, self.a_block, packed, row_sums)
             return packed, row_sums
-        step = _round_up(-(-padded_rows // _tiles.THREADS), MR)
-        _tiles.run_on_host(lambda piece: source.pack(flip, first, piece[0], piece[1], self.group, MR, packed, row_sums),
-                         [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
+        step = _round_up(-(-padded_rows // _tiles.THREADS), self.rows)
+        _tiles.run_on_host(
+            lambda piece: source.pack(flip, first, piece[0], piece[1], self.group, self.a_block, packed, row_sums),
+            [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
         return packed, row_sums
 
+    def sums(self, rows: int) -> np.ndarray:
+        """The calling thread's int32 [rows, cols] buffer of a tile's raw sums."""
+        return scratch_vector("int8 sums", rows * self.cols, np.int32).reshape(-1, self.cols)
+
     def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        sums = scratch_vector("int8 sums", (row_hi - row_lo) * self.cols, np.int32).reshape(-1, self.cols)
         gemm_packed_tile(a_packed, product.packed, product.depth, K_TILE, row_sums, *product.kernel_arguments(),
-                         rows, product.cols, row_lo, row_hi, col_lo, col_hi, sums, out)
+                         rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
+
+
+class _AmxBackend(_Backend):
+    """The AMX kernel (``kernels/amx.py``): 32 x 32 blocks of four 16 x 16 tiles, K in blocks of 64."""
+
+    def __init__(self):
+        super().__init__("amx", np.uint8, np.int8, amx.NR, rows=amx.MR, a_block=amx.TILE, a_group=amx.K_BLOCK,
+                         b_block=amx.TILE, k_multiple=amx.K_BLOCK)
+        self.config = amx.tile_config()
+
+    def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+        # Once per process, also in one that runs this tile for another (e.g. a dask worker).
+        if not amx.request_permission():
+            raise RuntimeError("AMX: Linux refused this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)")
+        gemm_amx_tile(a_packed, product.packed, product.depth, self.config, row_sums, *product.kernel_arguments(),
+                      rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
 
 
 _BACKENDS = {
     "portable": _Backend("portable", np.int16, np.int16, PAIR_COLUMNS),
     "vnni": _Backend("vnni", np.uint8, np.int8, VNNI_COLUMNS),
+    "amx": _AmxBackend(),
 }
 _active: _Backend | None = None
 
@@ -192,8 +219,8 @@ class PackedB:
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
         """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
-        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.backend.cols,
-                      self.packed, self.col_sums)
+        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.backend.b_block,
+                      _round_up(self.depth, self.backend.k_multiple), self.packed, self.col_sums)
         return self
 
     def pack_all(self) -> "PackedB":

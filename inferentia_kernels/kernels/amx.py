@@ -1,0 +1,193 @@
+"""INT8 GEMM on AMX: a ``tdpbusd`` microkernel in LLVM IR, tile configuration and the Linux
+permission request.
+
+AMX has eight tile registers of up to 16 rows x 64 bytes. ``tdpbusd C, A, B`` adds to each int32
+of C (16 x 16) the products of 64 unsigned bytes of a row of A (a 16 x 64-byte tile) and 64 signed
+bytes of a column of B (a tile of 16 rows of 4 k x 16 columns, the VNNI layout). The microkernel
+computes an ``MR x NR`` (32 x 32) block: per K block of 64 it loads two A tiles and two B tiles and
+issues four ``tdpbusd`` into four C tiles, which stay in tile registers for the whole K.
+
+Packed layouts (K padded with zeros to a multiple of 64, rows and columns to whole tiles):
+
+* A: ``[row block of 16][K block of 64][16 rows][64 bytes]``: every A tile is 1 KiB, contiguous
+  (``pack_a_groups`` with groups of 64 and blocks of 16 rows); uint8 (int8 A stored as ``a ^ 0x80``);
+* B: ``[column block of 16][quad][16 columns][4 bytes]``: every B tile is 1 KiB, contiguous
+  (``pack_b_groups`` with blocks of 16 columns); int8 (uint8 B stored as ``b ^ 0x80``).
+
+The raw sums are the same as the other paths', so zero points, bias and requantization go through
+the same epilogue. Two things must hold before any tile instruction runs: the JIT target has
+amx-tile and amx-int8 (the intrinsics refuse to type otherwise: compiling them for a target
+without the features is a fatal LLVM error), and Linux has granted the process the AMX state
+(``request_permission``; without it the first tile instruction kills the process with SIGILL).
+Tile configuration is per thread: the tile kernel loads it on entry and releases the tiles on exit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import platform
+import sys
+
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
+
+from .gemm_int8 import column_terms, finish_block
+from .jit import kernel
+from .register_tile import array_data
+from .target import jit_cpu_features
+
+__all__ = ["AMX_FEATURES", "K_BLOCK", "MR", "NR", "TILE", "gemm_amx_tile", "request_permission", "tile_config"]
+
+AMX_FEATURES = frozenset({"amx-tile", "amx-int8"})
+TILE = 16  # rows of an A or C tile; int32 columns of a C tile; columns of a B tile
+K_BLOCK = 64  # bytes of k per row of an A tile
+MR = NR = 2 * TILE  # the microkernel's block: 2 x 2 C tiles
+_TILE_BYTES = TILE * K_BLOCK  # one A or B tile, 1 KiB
+
+_ARCH_PRCTL = 158  # x86-64 syscall number
+_ARCH_REQ_XCOMP_PERM = 0x1023
+_XFEATURE_XTILEDATA = 18
+
+
+@functools.cache
+def request_permission() -> bool:
+    """Ask Linux (once per process) for the AMX tile data state; True when granted."""
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(_ARCH_PRCTL, _ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA) == 0
+
+
+def tile_config() -> np.ndarray:
+    """The 64-byte tile configuration: palette 1, tiles 0-7 of 16 rows x 64 bytes."""
+    config = np.zeros(64, np.uint8)
+    config[0] = 1  # palette
+    config[16:32].view(np.uint16)[:8] = K_BLOCK  # bytes per row of tiles 0-7
+    config[48:56] = TILE  # rows of tiles 0-7
+    return config
+
+
+def _require_amx() -> None:
+    missing = AMX_FEATURES - jit_cpu_features()
+    if missing:
+        raise TypingError(f"the JIT target lacks {sorted(missing)}: the AMX kernel cannot be compiled")
+
+
+def _declare(builder, name: str, *arguments) -> ir.Function:
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), list(arguments)), name)
+
+
+@intrinsic
+def _configure(typingctx, config):
+    """Load the tile configuration (64 bytes of ``config``) for the calling thread."""
+    _require_amx()
+    if not (isinstance(config, types.Array) and config.dtype == types.uint8):
+        return None
+
+    def codegen(context, builder, signature, args):
+        byte_ptr = ir.IntType(8).as_pointer()
+        data = builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr)
+        builder.call(_declare(builder, "llvm.x86.ldtilecfg", byte_ptr), [data])
+        return context.get_dummy_value()
+
+    return types.void(config), codegen
+
+
+@intrinsic
+def _release(typingctx):
+    """Release the calling thread's tiles."""
+    _require_amx()
+
+    def codegen(context, builder, signature, args):
+        builder.call(_declare(builder, "llvm.x86.tilerelease"), [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset):
+    """One MR x NR block: ``sums[sums_offset:]`` (int32, rows of NR) = the sums over ``k_blocks``
+    K blocks of the A tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes``
+    (lower 16 rows) times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset +
+    block_bytes`` (right 16 columns); K block ``kb`` of each is 1 KiB at ``kb * 1024``."""
+    _require_amx()
+    if not (getattr(a_packed, "dtype", None) == types.uint8 and getattr(b_packed, "dtype", None) == types.int8):
+        return None
+    if not (isinstance(sums, types.Array) and sums.dtype == types.int32 and sums.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8, i64 = ir.IntType(8), ir.IntType(64)
+        byte_ptr = i8.as_pointer()
+        a_off, b_off, step, count, s_off = (context.cast(builder, args[i], signature.args[i], types.int64)
+                                            for i in (1, 3, 4, 5, 7))
+        a_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr), [a_off])
+        b_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[2], args[2]), byte_ptr), [b_off])
+        sums_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[6], args[6]), byte_ptr),
+                                [builder.mul(s_off, ir.Constant(i64, 4))])
+        zero = _declare(builder, "llvm.x86.tilezero", i8)
+        load = _declare(builder, "llvm.x86.tileloadd64", i8, byte_ptr, i64)
+        store = _declare(builder, "llvm.x86.tilestored64", i8, byte_ptr, i64)
+        dot = _declare(builder, "llvm.x86.tdpbusd", i8, i8, i8)
+        tile = [ir.Constant(i8, t) for t in range(8)]  # C: 0-3 (row r, column c at 2r + c); A: 4, 5; B: 6, 7
+        row_stride = ir.Constant(i64, K_BLOCK)
+        for c_tile in tile[:4]:
+            builder.call(zero, [c_tile])
+
+        entry = builder.block
+        loop = builder.append_basic_block("amx.loop")
+        done = builder.append_basic_block("amx.done")
+        builder.cbranch(builder.icmp_signed(">", count, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        kb = builder.phi(i64)
+        offset = builder.mul(kb, ir.Constant(i64, _TILE_BYTES))
+        for t, base in ((4, a_base), (6, b_base)):
+            first = builder.gep(base, [offset])
+            builder.call(load, [tile[t], first, row_stride])
+            builder.call(load, [tile[t + 1], builder.gep(first, [step]), row_stride])
+        for r in range(2):
+            for c in range(2):
+                builder.call(dot, [tile[2 * r + c], tile[4 + r], tile[6 + c]])
+        next_kb = builder.add(kb, ir.Constant(i64, 1))
+        loop_end = builder.block
+        builder.cbranch(builder.icmp_signed("<", next_kb, count), loop, done)
+        kb.add_incoming(ir.Constant(i64, 0), entry)
+        kb.add_incoming(next_kb, loop_end)
+
+        builder.position_at_end(done)
+        sums_stride = ir.Constant(i64, NR * 4)  # bytes per row of sums
+        for r in range(2):
+            for c in range(2):
+                target = builder.gep(sums_base, [ir.Constant(i64, (r * TILE * NR + c * TILE) * 4)])
+                builder.call(store, [tile[2 * r + c], target, sums_stride])
+        return context.get_dummy_value()
+
+    return types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset), codegen
+
+
+@kernel
+def gemm_amx_tile(a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
+                  multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows, cols, row_lo, row_hi,
+                  col_lo, col_hi, sums, out):
+    """out[row_lo:row_hi, col_lo:col_hi] from AMX-packed A and B; ``row_lo``/``col_lo`` are
+    multiples of MR/NR. ``sums`` is int32 [>= row_hi - row_lo, NR] scratch of the calling thread;
+    ``config`` is ``tile_config()``. For each pair of B column tiles (all of K, reused from L1/L2)
+    every row block adds its whole K in tile registers; then the epilogue finishes the columns."""
+    k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
+    block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
+    terms = np.empty(NR, np.int32)
+    _configure(config)
+    for i in range(row_lo, row_hi, MR):
+        for j in range(col_lo, col_hi, NR):
+            _microkernel(a_packed, (i // TILE) * block_bytes, b_packed, (j // TILE) * block_bytes, block_bytes,
+                         k_blocks, sums, 0)
+            width = min(NR, cols - j)
+            column_terms(terms, j, width, depth, a_zero_point, col_sums, b_zero_points, bias)
+            finish_block(sums, i, min(i + MR, rows), j, width, row_sums, terms, b_zero_points, mode, multipliers,
+                         quantized_multipliers, shifts, y_zero_point, low, high, out)
+    _release()
