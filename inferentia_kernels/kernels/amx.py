@@ -110,8 +110,9 @@ def _release(typingctx):
 
 
 @intrinsic
-def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset):
-    """One MR x NR block: ``sums[sums_offset:]`` (int32, rows of NR) = the sums over ``k_blocks``
+def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset,
+                 sums_stride):
+    """One MR x NR block: ``sums[sums_offset:]`` (int32, rows ``sums_stride`` apart) = the sums over ``k_blocks``
     K blocks of the A tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes``
     (lower 16 rows) times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset +
     block_bytes`` (right 16 columns); K block ``kb`` of each is 1 KiB at ``kb * 1024``."""
@@ -124,8 +125,8 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
     def codegen(context, builder, signature, args):
         i8, i64 = ir.IntType(8), ir.IntType(64)
         byte_ptr = i8.as_pointer()
-        a_off, b_off, step, count, s_off = (context.cast(builder, args[i], signature.args[i], types.int64)
-                                            for i in (1, 3, 4, 5, 7))
+        a_off, b_off, step, count, s_off, s_stride = (context.cast(builder, args[i], signature.args[i], types.int64)
+                                                      for i in (1, 3, 4, 5, 7, 8))
         a_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr), [a_off])
         b_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[2], args[2]), byte_ptr), [b_off])
         sums_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[6], args[6]), byte_ptr),
@@ -160,14 +161,15 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         kb.add_incoming(next_kb, loop_end)
 
         builder.position_at_end(done)
-        sums_stride = ir.Constant(i64, NR * 4)  # bytes per row of sums
+        row_bytes = builder.mul(s_stride, ir.Constant(i64, 4))
         for r in range(2):
             for c in range(2):
-                target = builder.gep(sums_base, [ir.Constant(i64, (r * TILE * NR + c * TILE) * 4)])
-                builder.call(store, [tile[2 * r + c], target, sums_stride])
+                offset = builder.add(builder.mul(row_bytes, ir.Constant(i64, r * TILE)), ir.Constant(i64, c * TILE * 4))
+                builder.call(store, [tile[2 * r + c], builder.gep(sums_base, [offset]), row_bytes])
         return context.get_dummy_value()
 
-    return types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset), codegen
+    return (types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset, sums_stride),
+            codegen)
 
 
 @kernel
@@ -175,19 +177,21 @@ def gemm_amx_tile(a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_
                   multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows, cols, row_lo, row_hi,
                   col_lo, col_hi, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from AMX-packed A and B; ``row_lo``/``col_lo`` are
-    multiples of MR/NR. ``sums`` is int32 [>= row_hi - row_lo, NR] scratch of the calling thread;
-    ``config`` is ``tile_config()``. For each pair of B column tiles (all of K, reused from L1/L2)
-    every row block adds its whole K in tile registers; then the epilogue finishes the columns."""
+    multiples of MR/NR. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling thread;
+    ``config`` is ``tile_config()``. For each row block (its A tiles, all of K, stay in L1) every
+    column block of the tile adds its whole K in tile registers; then the epilogue finishes the
+    row block's outputs."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
-    terms = np.empty(NR, np.int32)
+    width = col_hi - col_lo
+    valid = min(col_hi, cols) - col_lo
+    terms = np.empty(width, np.int32)
+    column_terms(terms, col_lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
     _configure(config)
     for i in range(row_lo, row_hi, MR):
         for j in range(col_lo, col_hi, NR):
             _microkernel(a_packed, (i // TILE) * block_bytes, b_packed, (j // TILE) * block_bytes, block_bytes,
-                         k_blocks, sums, 0)
-            width = min(NR, cols - j)
-            column_terms(terms, j, width, depth, a_zero_point, col_sums, b_zero_points, bias)
-            finish_block(sums, i, min(i + MR, rows), j, width, row_sums, terms, b_zero_points, mode, multipliers,
-                         quantized_multipliers, shifts, y_zero_point, low, high, out)
+                         k_blocks, sums, j - col_lo, width)
+        finish_block(sums, i, min(i + MR, rows), col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
+                     quantized_multipliers, shifts, y_zero_point, low, high, out)
     _release()

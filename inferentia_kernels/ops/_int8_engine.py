@@ -44,8 +44,11 @@ __all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "con
 CHUNK_BYTES = 256 * 1024
 #: Products with fewer rows skip packing (GEMV).
 FEW_ROWS = 4
-#: Values of A from which several threads pack it.
+#: Values of A or B from which several threads pack it.
 PARALLEL_PACK_VALUES = 1 << 18
+#: Multiply-adds from which a product is split over the host threads (waking a thread costs
+#: tens of microseconds, as much as a 256^3 product takes on one thread).
+PARALLEL_MACS = 1 << 25
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
 
@@ -165,8 +168,9 @@ class _AmxBackend(_Backend):
         # Once per process, also in one that runs this tile for another (e.g. a dask worker).
         if not amx.request_permission():
             raise RuntimeError("AMX: Linux refused this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)")
+        sums = scratch_vector("int8 sums", amx.MR * (col_hi - col_lo), np.int32).reshape(amx.MR, -1)
         gemm_amx_tile(a_packed, product.packed, product.depth, self.config, row_sums, *product.kernel_arguments(),
-                      rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
+                      rows, product.cols, row_lo, row_hi, col_lo, col_hi, sums, out)
 
 
 _BACKENDS = {
@@ -286,7 +290,9 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     padded_rows = _round_up(rows, backend.rows)
     whole = max_packed_bytes is None or (
         backend.a_size(padded_rows, depth) * backend.a_dtype.itemsize <= max_packed_bytes)
-    if whole:
+    if whole and rows * depth * cols < PARALLEL_MACS and not _tiles.on_a_device():
+        tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
+    elif whole:
         # Strips start on the backend's column blocks, whatever the configured strip width.
         tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
                                                  n_tile=_round_up(_tiles.N_TILE, backend.cols))
@@ -332,7 +338,8 @@ def _weights(backend: _Backend, b, positions: int, pack_now: bool) -> PackedB:
         return b.matrices(backend)[0]
     weights = PackedB(backend, b, scratch="int8 packed B", positions=positions)
     if pack_now:
-        step = _round_up(-(-weights.padded_cols // _tiles.THREADS), backend.cols)
+        threads = _tiles.THREADS if b.size >= PARALLEL_PACK_VALUES else 1
+        step = _round_up(-(-weights.padded_cols // threads), backend.cols)
         _tiles.run_on_host(lambda piece: weights.pack(piece[2], piece[3]),
                          [(0, 0, lo, min(lo + step, weights.padded_cols)) for lo in range(0, weights.padded_cols, step)])
         weights.packed_all = True

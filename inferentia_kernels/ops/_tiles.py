@@ -26,7 +26,7 @@ import numpy as np
 from ..device import Device
 from ..errors import describe, wrong_dtype
 
-__all__ = ["N_TILE", "THREADS", "Tile", "device_op", "on_device", "owned_runs", "plan_tiles", "record_gemm",
+__all__ = ["N_TILE", "THREADS", "Tile", "device_op", "on_a_device", "on_device", "owned_runs", "plan_tiles", "record_gemm",
            "row_chunks", "run_on_host", "run_tiles", "workers"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
@@ -74,6 +74,11 @@ def record_gemm(op: str, *, m: int, k: int, n: int, batch: int, precision: str, 
     if device is not None:
         device.record_gemm(op, m=m, k=k, n=n, count=count, batch=batch, shared_weights=shared_weights,
                            precision=precision)
+
+
+def on_a_device() -> bool:
+    """Whether the current op runs on a device (whose cores own its tiles)."""
+    return _device.get() is not None
 
 
 def workers() -> int:
