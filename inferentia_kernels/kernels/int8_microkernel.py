@@ -242,10 +242,39 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
             for g in range(groups):
                 words[first + g * columns] = column_words[g]
         return
-    # Rows contiguous: each of a group's rows read once for all blocks of the range. Unsigned
-    # offsets: numba then skips its negative-index tests and the loops vectorise.
-    for g in range(groups):
-        for t in range(min(group, depth - group * g)):
+    # Rows contiguous: each group's rows read once for all blocks of the range, each word written
+    # once. Unsigned offsets: numba then skips its negative-index tests and the loops vectorise.
+    full_groups = depth // group
+    for g in range(full_groups):
+        k = group * g
+        row0 = b[(k % inner) * positions + k // inner, col_lo:valid_hi]
+        row1 = b[((k + 1) % inner) * positions + (k + 1) // inner, col_lo:valid_hi]
+        row2, row3 = row0, row1  # used when a group is 4 bytes
+        if group == 4:
+            row2 = b[((k + 2) % inner) * positions + (k + 2) // inner, col_lo:valid_hi]
+            row3 = b[((k + 3) % inner) * positions + (k + 3) // inner, col_lo:valid_hi]
+        for j0 in range(col_lo, valid_hi, columns):
+            offset = np.uint64(j0 - col_lo)
+            first = np.uint64((j0 // columns) * groups * columns + g * columns)
+            for c in range(min(columns, valid_hi - j0)):
+                at = offset + np.uint64(c)
+                v0 = np.int32(np.int8(np.uint8(row0[at]) ^ flip))
+                v1 = np.int32(np.int8(np.uint8(row1[at]) ^ flip))
+                if group == 4:
+                    v2 = np.int32(np.int8(np.uint8(row2[at]) ^ flip))
+                    v3 = np.int32(np.int8(np.uint8(row3[at]) ^ flip))
+                    total = np.int32(v0 + v1 + v2 + v3)
+                    word = ((np.uint32(v0) & mask) | ((np.uint32(v1) & mask) << np.uint32(8))
+                            | ((np.uint32(v2) & mask) << np.uint32(16)) | ((np.uint32(v3) & mask) << np.uint32(24)))
+                else:
+                    total = np.int32(v0 + v1)
+                    word = (np.uint32(v0) & mask) | ((np.uint32(v1) & mask) << np.uint32(16))
+                j = np.uint64(j0) + np.uint64(c)
+                col_sums[j] = np.int32(col_sums[j] + total)
+                words[first + np.uint64(c)] = word
+    if full_groups * group < depth:  # the last, partial group: its missing rows are zeros
+        g = full_groups
+        for t in range(depth - group * g):
             k = group * g + t
             row = b[(k % inner) * positions + k // inner, col_lo:valid_hi]
             shift = np.uint32(bits * t)
