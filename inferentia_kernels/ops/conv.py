@@ -4,12 +4,16 @@ QLinearConv).
 Layout: activations NCHW, weights OIHW (O x C/groups x kH x kW). For group g the GEMM is
 ``out[p, o] = sum_k patches[p, k] * w[o, k]`` with p the output pixel ``(n, oh, ow)`` and
 ``k = ((c * kH) + i) * kW + j`` the (input channel within the group, kernel row, kernel column);
-float precisions contract k in that order, in the tile order of the float engine. Patches are
-gathered in bounded chunks of rows by the thread that uses them (implicit im2col): scratch
-memory is O(threads x chunk), never the whole patch matrix. Results go straight into the NCHW
-output. Every op takes ``device=``: an ``inferentia_kernels.Device`` whose simulated cores own the
-output tiles and whose open profiles record the convolution's GEMM view; None runs on the host. Padded pixels hold 0 (float) or the input zero point (integer), so they contribute
-nothing to integer sums.
+float precisions contract k in that order, in the tile order of the float engine; the patches are
+gathered in bounded chunks of rows by the thread that uses them (implicit im2col) and results go
+straight into the NCHW output. Integer sums do not depend on the order of k: the integer
+convolutions use k = (i * kW + j) * C/groups + c and pack patch rows straight from a padded NHWC
+copy of the input (contiguous channel runs), into all of packed A when that is small, else into
+per-thread chunks; each tile then moves its block of the [pixels, channels] result into NCHW.
+Scratch memory never holds the whole patch matrix (bounds in docs/kernels.md). Every op takes
+``device=``: an ``inferentia_kernels.Device`` whose simulated cores own the output tiles and whose
+open profiles record the convolution's GEMM view; None runs on the host. Padded pixels hold 0
+(float) or the input zero point (integer), so they contribute nothing to integer sums.
 """
 
 from __future__ import annotations
