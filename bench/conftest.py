@@ -253,12 +253,16 @@ def _cpu_model() -> str | None:
 
 def _jit_target() -> dict:
     try:
+        from inferentia_kernels.kernels.isa import available_paths
         from inferentia_kernels.kernels.target import KERNEL_FEATURES, jit_cpu_features, jit_cpu_name
+        from inferentia_kernels.ops._int8_engine import active_path
 
         features = jit_cpu_features()
         return {
             "jit_cpu_name": jit_cpu_name(),
             "jit_kernel_features": [f for f in KERNEL_FEATURES if f in features],
+            "int8_path": active_path(),
+            "int8_paths_available": list(available_paths()),
         }
     except Exception as error:  # noqa: BLE001 - informational only
         return {"jit_error": repr(error)}

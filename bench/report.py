@@ -29,6 +29,8 @@ from pathlib import Path
 NUMPY_F32 = "numpy float32"
 ORT_MMI_U8S8 = "onnxruntime MatMulInteger u8s8"
 ORT_MMI_S8S8 = "onnxruntime MatMulInteger s8s8"
+ORT_MMI_U8S8_CONST = "onnxruntime MatMulInteger u8s8 B constant"
+IK_PREPACKED = "ik.matmul_integer u8s8 prepacked"
 #: Relative standard deviation above which a measurement is flagged as noisy.
 NOISY = 0.10
 #: The shapes the GEMM targets are stated for.
@@ -54,6 +56,11 @@ FGEMM = "ik.matmul bf16 GEMM"
 CONV_GEMM = {QCONV: QGEMM, FCONV: FGEMM}
 #: Required qlinear_conv throughput as a fraction of its equivalent qlinear_matmul, for 3x3 layers.
 CONV_TARGET = 0.6
+
+
+def _int8_path(run) -> str | None:
+    """The INT8 path the run's ops used (bench/conftest.py records it)."""
+    return run.data.get("machine_info", {}).get("inferentia_kernels", {}).get("int8_path")
 
 
 def family(group: str) -> str:
@@ -201,6 +208,10 @@ def machine_section(data: dict) -> str:
     if ik.get("jit_cpu_name"):
         features = ", ".join(ik.get("jit_kernel_features", [])) or "none of the kernel-relevant ones"
         lines.append(f"- numba JIT target: `{ik['jit_cpu_name']}`; kernel-relevant features: {features}")
+    if ik.get("int8_path"):
+        available = ", ".join(ik.get("int8_paths_available", []))
+        lines.append(f"- INT8 path of this run: **{ik['int8_path']}** (available on this host: {available}; "
+                     "`INFERENTIA_KERNELS_ISA` selects one)")
     threads = ik.get("threads")
     if threads:
         lines.append(
@@ -281,12 +292,19 @@ def targets_section(run: Run) -> str:
     for group in TARGET_GEMM_GROUPS:
         for dt in ("u8s8", "s8s8"):
             add(f"matmul_integer {dt} vs numpy float32 matmul", group, f"ik.matmul_integer {dt}", NUMPY_F32, 0.5)
+    if _int8_path(run) == "vnni":  # the VNNI path's own target (P6)
+        for dt in ("u8s8", "s8s8"):
+            add(f"matmul_integer {dt} vs numpy float32 matmul, VNNI path", "GEMM 1024x1024x1024",
+                f"ik.matmul_integer {dt}", NUMPY_F32, 1.5)
     for group in TARGET_GEMM_GROUPS:
         add("matmul_integer s8s8 vs ORT MatMulInteger s8s8", group, "ik.matmul_integer s8s8", ORT_MMI_S8S8, 3)
         add("matmul_integer u8s8 vs ORT MatMulInteger s8s8", group, "ik.matmul_integer u8s8", ORT_MMI_S8S8, 3)
+    amx = _int8_path(run) == "amx"  # the AMX targets (P6) hold for the AMX path only
     for group in TARGET_GEMM_GROUPS:
-        add("matmul_integer u8s8 vs ORT MatMulInteger u8s8 (no target)", group, "ik.matmul_integer u8s8",
-            ORT_MMI_U8S8, 0, info=True)
+        add("matmul_integer u8s8 vs ORT MatMulInteger u8s8, B an input" + ("" if amx else " (no target)"), group,
+            "ik.matmul_integer u8s8", ORT_MMI_U8S8, 1.0 if amx else 0, info=not amx)
+        add("matmul_integer u8s8 prepacked vs ORT MatMulInteger u8s8, B constant" + ("" if amx else " (no target)"),
+            group, IK_PREPACKED, ORT_MMI_U8S8_CONST, 1.0 if amx else 0, info=not amx)
     for group in run.groups:
         if group.startswith("GEMM "):
             for dt in ("u8s8", "s8s8"):

@@ -8,7 +8,9 @@ GEMM groups (one per M x K x N shape), each timing:
 * numpy int32 matmul (numpy's own loops, no BLAS) for M*K*N <= 512**3 only: it is slow;
 * ONNX Runtime MatMulInteger u8s8 / s8s8 and QLinearMatMul u8s8 / s8s8, with B as a graph
   *input* (our ops pack B on every call; an initializer would let ORT prepack it once) and the
-  zero points / scales as initializers; default threading (one thread per physical core).
+  zero points / scales as initializers; default threading (one thread per physical core);
+* ``ik.matmul_integer`` u8s8 with ``ik.ops.prepack``-ed weights (packed once, outside the timing)
+  against ONNX Runtime MatMulInteger u8s8 with B a constant initializer (prepacked by ORT).
 
 The u8 operand is ``s8 ^ 0x80`` with zero point 128, so u8s8 and s8s8 compute the same products.
 GOPS = 2*M*K*N / mean time.
@@ -45,12 +47,14 @@ SHAPES = [
 #: numpy's int32 matmul (no BLAS) is timed only up to this many multiply-adds.
 NUMPY_INT32_LIMIT = 512**3
 
-IK_IMPLS = ["ik.matmul_integer u8s8", "ik.matmul_integer s8s8", "ik.qlinear_matmul u8s8", "ik.qlinear_matmul s8s8"]
+IK_IMPLS = ["ik.matmul_integer u8s8", "ik.matmul_integer s8s8", "ik.qlinear_matmul u8s8", "ik.qlinear_matmul s8s8",
+            "ik.matmul_integer u8s8 prepacked"]
 REF_IMPLS = [
     "numpy float32",
     "numpy int32",
     "onnxruntime MatMulInteger u8s8",
     "onnxruntime MatMulInteger s8s8",
+    "onnxruntime MatMulInteger u8s8 B constant",
     "onnxruntime QLinearMatMul u8s8",
     "onnxruntime QLinearMatMul s8s8",
 ]
@@ -104,18 +108,20 @@ def _model(node, inputs, output, initializers):
     return model
 
 
-def matmul_integer_model(a_dtype):
+def matmul_integer_model(a_dtype, constant_b: np.ndarray | None = None):
+    """MatMulInteger with B a graph input, or the initializer ``constant_b`` (ORT prepacks it once)."""
     a_dtype = np.dtype(a_dtype)
     zero = U8_ZERO_POINT if a_dtype == np.uint8 else 0
-    inputs = [
-        helper.make_tensor_value_info("A", ONNX_TYPE[a_dtype], ["M", "K"]),
-        helper.make_tensor_value_info("B", TensorProto.INT8, ["K", "N"]),
-    ]
+    inputs = [helper.make_tensor_value_info("A", ONNX_TYPE[a_dtype], ["M", "K"])]
+    if constant_b is None:
+        inputs.append(helper.make_tensor_value_info("B", TensorProto.INT8, ["K", "N"]))
     output = helper.make_tensor_value_info("Y", TensorProto.INT32, ["M", "N"])
     initializers = [
         numpy_helper.from_array(np.array(zero, a_dtype), "a_zero_point"),
         numpy_helper.from_array(np.array(0, np.int8), "b_zero_point"),
     ]
+    if constant_b is not None:
+        initializers.append(numpy_helper.from_array(constant_b, "B"))
     node = helper.make_node("MatMulInteger", ["A", "B", "a_zero_point", "b_zero_point"], ["Y"])
     return _model(node, inputs, output, initializers)
 
@@ -147,10 +153,13 @@ def qlinear_matmul_model(a_dtype, k: int):
 def gemm_function(impl: str, m: int, k: int, n: int, ort_session):
     """(callable, kind, thread family) for one implementation at one shape."""
     x = operands(m, k, n)
-    a_dtype = "u8" if impl.endswith("u8s8") else "s8"
+    a_dtype = "u8" if "u8s8" in impl else "s8"
     a = x["a_u8"] if a_dtype == "u8" else x["a_s8"]
     zero = U8_ZERO_POINT if a_dtype == "u8" else 0
     b = x["b_s8"]
+    if impl.startswith("ik.matmul_integer") and impl.endswith("prepacked"):
+        weights = ik.ops.prepack(b)
+        return (lambda: ik.ops.matmul_integer(a, weights, zero, 0)), "ik", "ik_gemm"
     if impl.startswith("ik.matmul_integer"):
         return (lambda: ik.ops.matmul_integer(a, b, zero, 0)), "ik", "ik_gemm"
     if impl.startswith("ik.qlinear_matmul"):
@@ -164,6 +173,9 @@ def gemm_function(impl: str, m: int, k: int, n: int, ort_session):
     if impl == "numpy int32":
         a_i, b_i = x["a_i32"], x["b_i32"]
         return (lambda: a_i @ b_i), "reference", "numpy"
+    if impl.endswith("B constant"):
+        session = ort_session(matmul_integer_model(a.dtype, b))
+        return (lambda: session.run(None, {"A": a})[0]), "reference", "ort"
     if impl.startswith("onnxruntime MatMulInteger"):
         session = ort_session(matmul_integer_model(a.dtype))
     elif impl.startswith("onnxruntime QLinearMatMul"):
