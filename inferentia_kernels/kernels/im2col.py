@@ -1,5 +1,5 @@
-"""Gather convolution patches into GEMM rows (im2col), one bounded chunk of rows at a time, and
-put GEMM rows back into NCHW planes.
+"""Gather convolution patches into GEMM rows (im2col), one bounded chunk of rows at a time; copy
+NCHW activations into a padded NHWC image; put GEMM rows back into NCHW planes.
 
 Row ``p`` of the patch matrix is output pixel ``p = (n * out_h + oh) * out_w + ow``; column
 ``k = ((c * kernel_h) + i) * kernel_w + j`` holds ``x[n, c_lo + c, y, x]`` with
@@ -9,9 +9,11 @@ or ``pad_value`` where (y, x) falls outside the image.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .jit import kernel
 
-__all__ = ["gather_patches", "rows_to_planes"]
+__all__ = ["gather_patches", "rows_to_planes", "to_padded_nhwc"]
 
 
 @kernel
@@ -76,3 +78,29 @@ def rows_to_planes(rows, row_lo, row_hi, col_lo, col_hi, pixels, channel_lo, pla
             for m in range(m0, m1):
                 plane[q0 + m - m0] = rows[m, o]
         m0 = m1
+
+
+@kernel
+def to_padded_nhwc(x, image_lo, image_hi, top, left, fill, image):
+    """``image[n, top + y, left + w, c] = x[n, c, y, w]`` (NCHW to NHWC) for images [image_lo, image_hi),
+    and ``fill`` in the rest of those images (the padding). For each output row, blocks of 64
+    pixels keep the strided writes in L1 while each channel's run is read contiguously; offsets
+    are unsigned, so numba adds no negative-index tests to the copy."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    padded_h, padded_w = image.shape[1], image.shape[2]
+    flat = image.reshape(-1)
+    for n in range(image_lo, image_hi):
+        for y in range(padded_h):
+            row = image[n, y]
+            if y < top or y >= top + height:
+                row[:, :] = fill
+                continue
+            row[:left, :] = fill
+            row[left + width:, :] = fill
+            first = np.uint64(((n * padded_h + y) * padded_w + left) * channels)
+            for w0 in range(0, width, 64):
+                w1 = min(w0 + 64, width)
+                for c in range(channels):
+                    source = x[n, c, y - top]
+                    for w in range(w0, w1):
+                        flat[first + np.uint64(w * channels + c)] = source[np.uint64(w)]

@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
 
@@ -141,16 +142,29 @@ def _run_elsewhere(work: Callable[[Tile], None], tiles: list[Tile], out: np.ndar
 
 def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: Executor | None,
               after: Callable[[Tile], None] | None = None) -> None:
-    """Run ``tasks`` on ``executor`` (None: the host pool, the calling thread running the first task
-    itself rather than sleeping while a pool thread wakes up for it)."""
-    local = executor is None
-    pool = _host_pool() if local else executor
-    futures = [pool.submit(_run_all, work, task, after) for task in (tasks[1:] if local else tasks)]
-    try:
-        if local and tasks:
-            _run_all(work, tasks[0], after)
-    finally:  # every task has finished (or failed) before the output is handed back
+    """Run ``tasks`` on ``executor``; None: the calling thread and up to THREADS - 1 pool threads take
+    tasks in order until none is left (the caller works rather than sleeping while a pool thread
+    wakes up, and no more threads run than the host has CPUs, whatever the number of tasks)."""
+    if executor is not None:
+        futures = [executor.submit(_run_all, work, task, after) for task in tasks]
         wait(futures)
+    else:
+        pending = iter(tasks)
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    task = next(pending, None)
+                if task is None:
+                    return
+                _run_all(work, task, after)
+
+        futures = [_host_pool().submit(drain) for _ in range(min(len(tasks), THREADS) - 1)]
+        try:
+            drain()
+        finally:  # every task has finished (or failed) before the output is handed back
+            wait(futures)
     for future in futures:
         future.result()
 

@@ -24,12 +24,13 @@ import numpy as np
 
 from ..errors import ShapeMismatchError, describe, invalid, wrong_dtype
 from ..kernels.depthwise import depthwise_f32_planes, depthwise_i8_planes
-from ..kernels.im2col import gather_patches, rows_to_planes
+from ..kernels.im2col import gather_patches, rows_to_planes, to_padded_nhwc
 from ..kernels.int8_microkernel import pack_patches_groups
 from ..numerics import QParams
 from ._checks import int32_bias, integer_operand, zero_point
 from . import _tiles
 from ._float_engine import K_TILE, gemm_float_row_chunks
+from ._scratch import scratch_vector
 from ._int8_engine import Epilogue, Prepacked, conv_weight_matrices, gemm_int8_rows
 from ._requant_params import requant_epilogue, scale_multipliers
 from .matmul import PRECISIONS, float_activation_range, products_exact, round_to_precision
@@ -214,27 +215,14 @@ class _PatchRows:
 
 
 def _padded_nhwc(x: np.ndarray, geo: Geometry, fill) -> np.ndarray:
-    """x [N, C, H, W] as [N, H + pads, W + pads, C] with ``fill`` in the padding, in bands of rows
-    spread over the host threads."""
+    """x [N, C, H, W] as [N, H + pads, W + pads, C] with ``fill`` in the padding, in the calling
+    thread's scratch (images spread over the host threads)."""
     top, left, bottom, right = geo.pads
-    image = np.empty((geo.batch, top + geo.height + bottom, left + geo.width + right, geo.channels), x.dtype)
-    padded_h = image.shape[1]
-
-    def run(band: _tiles.Tile) -> None:
-        for n in range(band[0] // padded_h, -(-band[1] // padded_h)):
-            y_lo, y_hi = max(band[0] - n * padded_h, 0), min(band[1] - n * padded_h, padded_h)
-            inside_lo, inside_hi = max(y_lo, top), min(y_hi, top + geo.height)
-            image[n, y_lo:min(y_hi, top)] = fill
-            image[n, max(y_lo, top + geo.height):y_hi] = fill
-            if inside_lo < inside_hi:
-                image[n, inside_lo:inside_hi, :left] = fill
-                image[n, inside_lo:inside_hi, left + geo.width:] = fill
-                image[n, inside_lo:inside_hi, left:left + geo.width] = (
-                    x[n, :, inside_lo - top:inside_hi - top].transpose(1, 2, 0))
-
-    total = geo.batch * padded_h
-    step = total if image.nbytes < PARALLEL_COPY_BYTES else -(-total // _tiles.THREADS)
-    _tiles.run_on_host(run, [(lo, min(lo + step, total), 0, 0) for lo in range(0, total, step)])
+    shape = (geo.batch, top + geo.height + bottom, left + geo.width + right, geo.channels)
+    image = scratch_vector("conv nhwc", int(np.prod(shape)), x.dtype).reshape(shape)
+    step = geo.batch if x.nbytes < PARALLEL_COPY_BYTES else -(-geo.batch // _tiles.THREADS)
+    _tiles.run_on_host(lambda images: to_padded_nhwc(x, images[0], images[1], top, left, fill, image),
+                       [(lo, min(lo + step, geo.batch), 0, 0) for lo in range(0, geo.batch, step)])
     return image
 
 
@@ -271,7 +259,8 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
         weights = w.matrices(groups=geo.groups)
     else:
         weights = conv_weight_matrices(w, geo.groups)
-    rows = np.empty((geo.batch * geo.pixels, per_group), epilogue.out_dtype)  # [pixels, channels] of one group
+    # [pixels, channels] of one group, in the calling thread's scratch
+    rows = scratch_vector("conv rows", geo.batch * geo.pixels * per_group, epilogue.out_dtype).reshape(-1, per_group)
     planes = out.reshape(geo.batch, w.shape[0], geo.pixels)
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
