@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import inferentia_kernels as ik
 from inferentia_kernels.errors import InferentiaKernelsError
-from inferentia_kernels.ops import _float_engine, _int8_engine, _tiles
+from inferentia_kernels.ops import _float_engine, _int8_engine, _scratch, _tiles
 from inferentia_kernels.ops import conv as conv_module
 from inferentia_kernels.reference import conv as ref_conv
 from inferentia_kernels.reference import requantize as ref_rq
@@ -807,8 +807,10 @@ def test_chunks_really_split_at_tiny_chunk_bytes(monkeypatch):
 def _peak_ratio(run, x: np.ndarray) -> tuple[float, np.ndarray]:
     """Peak traced allocation of ``run()`` over (x + output) bytes. The op runs once untraced first,
     so one-time costs (kernel compilation / cache loading for these array layouts, the thread
-    pool) are not counted; only the call's own buffers are."""
+    pool) are not counted; only the call's own buffers are. The calling thread's scratch buffers
+    (kept for later calls: the NHWC copy, the result rows) are dropped first, so they count too."""
     run()  # result dropped at once
+    _scratch._scratch.buffers = {}
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
