@@ -611,9 +611,14 @@ def render(data: dict, source: str) -> str:
     commit = data.get("commit_info", {}) or {}
     commit_text = commit.get("id", "unknown")[:12] + (" (with uncommitted changes)" if commit.get("dirty") else "")
     command = ik.get("command", "python -m pytest bench --benchmark-json=...")
-    header = [
-        "# Performance",
-        "",
+    families = {family(group) for group in run.groups}
+    path = _int8_path(run)
+    header = ["# Performance", ""]
+    if "float" not in families and path:  # the integer suites alone, on one path
+        header = [f"# Performance of the {path} INT8 path", "",
+                  f"The integer suites alone, on the {path} path (`INFERENTIA_KERNELS_ISA={path}` selects it); "
+                  "[performance.md](performance.md) has the default path and everything else.", ""]
+    header += [
         f"Produced by `{command}` on {data.get('datetime', '?')} (pytest-benchmark {data.get('version', '?')}), "
         f"commit {commit_text}; this page by `python bench/report.py {source}`. Do not edit by hand: "
         "rerun both commands.",
