@@ -67,16 +67,20 @@ def rows_to_planes(rows, row_lo, row_hi, col_lo, col_hi, pixels, channel_lo, pla
     """``planes[n, channel_lo + o, q] = rows[m, o]`` for m = n * pixels + q in [row_lo, row_hi) and o in
     [col_lo, col_hi): GEMM rows [M, O'] (one per output pixel) back into NCHW planes [N, O, pixels].
     Blocks of 64 pixels keep the strided reads of ``rows`` in L1 while each plane's run is written
-    contiguously."""
+    contiguously; offsets are unsigned, so numba adds no negative-index tests to the copy."""
+    width = rows.shape[1]
+    out_channels = planes.shape[1]
+    source = rows.reshape(-1)
+    target = planes.reshape(-1)
     m0 = row_lo
     while m0 < row_hi:
         n = m0 // pixels
         m1 = min(row_hi, m0 + 64, (n + 1) * pixels)
         q0 = m0 - n * pixels
         for o in range(col_lo, col_hi):
-            plane = planes[n, channel_lo + o]
-            for m in range(m0, m1):
-                plane[q0 + m - m0] = rows[m, o]
+            first = np.uint64((n * out_channels + channel_lo + o) * pixels + q0)
+            for m in range(m1 - m0):
+                target[first + np.uint64(m)] = source[np.uint64((m0 + m) * width + o)]
         m0 = m1
 
 
