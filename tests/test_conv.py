@@ -37,6 +37,7 @@ from inferentia_kernels.ops import _float_engine, _int8_engine, _scratch, _tiles
 from inferentia_kernels.ops import conv as conv_module
 from inferentia_kernels.reference import conv as ref_conv
 from inferentia_kernels.reference import requantize as ref_rq
+from float_bits import assert_same_bits, bits
 from int8_cases import expected_activation_range, fill_array, info, zero_point_value
 
 QParams = ik.QParams
@@ -75,29 +76,6 @@ def assert_same(expected: np.ndarray, actual: np.ndarray, context: str = "") -> 
     assert actual.shape == expected.shape, (actual.shape, expected.shape, context)
     assert actual.flags.writeable, context
     np.testing.assert_array_equal(actual, expected, err_msg=context, strict=True)
-
-
-def bits(x) -> np.ndarray:
-    array = np.asarray(x)
-    assert array.dtype == np.float32, array.dtype
-    return np.ascontiguousarray(array.reshape(-1)).view(np.uint32)
-
-
-def assert_same_bits(actual, expected, context: str = "") -> None:
-    """Bit-exact for float results: float32, same shape, every element's bit pattern equal."""
-    assert isinstance(actual, np.ndarray), (type(actual), context)
-    assert actual.dtype == np.float32, (actual.dtype, context)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape, context)
-    got, want = bits(actual), bits(expected.astype(np.float32, copy=False))
-    if not np.array_equal(got, want):
-        bad = np.flatnonzero(got != want)
-        index = np.unravel_index(bad[0], actual.shape)
-        raise AssertionError(
-            f"{context}: {bad.size} of {got.size} elements differ; first at {index}: "
-            f"got {actual[index]!r} (0x{int(got[bad[0]]):08x}), expected {expected[index]!r} "
-            f"(0x{int(want[bad[0]]):08x})"
-        )
 
 
 def as_pair(value) -> tuple[int, int]:
