@@ -157,10 +157,12 @@ def _scatter_row(row_words, i, groups, block, group_words, words):
     if group_words == 1:  # the common case, as its own loop (a strided copy)
         for g in range(groups):
             words[first + g * block] = row_words[g]
-    else:
+    else:  # unsigned offsets: no negative-index tests, so the copy of each group vectorises
         for g in range(groups):
+            to = np.uint64(first + g * block * group_words)
+            at = np.uint64(g * group_words)
             for w in range(group_words):
-                words[first + g * block * group_words + w] = row_words[g * group_words + w]
+                words[to + np.uint64(w)] = row_words[at + np.uint64(w)]
 
 
 @kernel
@@ -184,8 +186,9 @@ def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
         if i < rows:
             source = a[i]
             for k in range(depth):
-                value = np.uint8(np.uint8(source[k]) ^ flip)
-                row[k] = value
+                at = np.uint64(k)
+                value = np.uint8(np.uint8(source[at]) ^ flip)
+                row[at] = value
                 total = np.int32(total + np.int32(value))
         else:
             row[:] = 0
