@@ -9,9 +9,8 @@ or ``pad_value`` where (y, x) falls outside the image.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .jit import kernel
+from .transpose import transpose_copy
 
 __all__ = ["gather_patches", "rows_to_planes", "to_padded_nhwc"]
 
@@ -63,36 +62,33 @@ def gather_patches(x, c_lo, channels, kernel_h, kernel_w, stride_h, stride_w, pa
 
 
 @kernel
-def rows_to_planes(rows, row_lo, row_hi, col_lo, col_hi, pixels, channel_lo, planes):
-    """``planes[n, channel_lo + o, q] = rows[m, o]`` for m = n * pixels + q in [row_lo, row_hi) and o in
-    [col_lo, col_hi): GEMM rows [M, O'] (one per output pixel) back into NCHW planes [N, O, pixels].
-    Blocks of 64 pixels keep the strided reads of ``rows`` in L1 while each plane's run is written
-    contiguously; offsets are unsigned, so numba adds no negative-index tests to the copy."""
-    width = rows.shape[1]
+def rows_to_planes(rows, first, col_lo, col_hi, pixels, channel_lo, planes):
+    """``planes[n, channel_lo + o, q] = rows[m, o]`` for o in [col_lo, col_hi) and every row m of
+    ``rows``, with n * pixels + q = first + m: GEMM rows [M', O'] (one per output pixel, from
+    pixel ``first`` on) into NCHW planes [N, O, pixels], one blocked transpose per image that the
+    rows cover."""
+    count, width = rows.shape
     out_channels = planes.shape[1]
     source = rows.reshape(-1)
     target = planes.reshape(-1)
-    m0 = row_lo
-    while m0 < row_hi:
-        n = m0 // pixels
-        m1 = min(row_hi, m0 + 64, (n + 1) * pixels)
-        q0 = m0 - n * pixels
-        for o in range(col_lo, col_hi):
-            first = np.uint64((n * out_channels + channel_lo + o) * pixels + q0)
-            for m in range(m1 - m0):
-                target[first + np.uint64(m)] = source[np.uint64((m0 + m) * width + o)]
+    m0 = 0
+    while m0 < count:
+        n = (first + m0) // pixels
+        m1 = min(count, (n + 1) * pixels - first)
+        transpose_copy(source, m0 * width + col_lo, width, target,
+                       (n * out_channels + channel_lo + col_lo) * pixels + first + m0 - n * pixels, pixels, m1 - m0,
+                       col_hi - col_lo)
         m0 = m1
 
 
 @kernel
 def to_padded_nhwc(x, image_lo, image_hi, top, left, fill, image):
     """``image[n, top + y, left + w, c] = x[n, c, y, w]`` (NCHW to NHWC) for images [image_lo, image_hi),
-    and ``fill`` in the rest of those images (the padding). For each output row, blocks of 64
-    pixels keep the strided writes in L1 while each channel's run is read contiguously; offsets
-    are unsigned, so numba adds no negative-index tests to the copy."""
+    and ``fill`` in the rest of those images (the padding): a blocked transpose of [C, W] per row."""
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     padded_h, padded_w = image.shape[1], image.shape[2]
-    flat = image.reshape(-1)
+    source = x.reshape(-1)
+    target = image.reshape(-1)
     for n in range(image_lo, image_hi):
         for y in range(padded_h):
             row = image[n, y]
@@ -101,10 +97,5 @@ def to_padded_nhwc(x, image_lo, image_hi, top, left, fill, image):
                 continue
             row[:left, :] = fill
             row[left + width:, :] = fill
-            first = np.uint64(((n * padded_h + y) * padded_w + left) * channels)
-            for w0 in range(0, width, 64):
-                w1 = min(w0 + 64, width)
-                for c in range(channels):
-                    source = x[n, c, y - top]
-                    for w in range(w0, w1):
-                        flat[first + np.uint64(w * channels + c)] = source[np.uint64(w)]
+            transpose_copy(source, (n * channels * height + y - top) * width, height * width, target,
+                           ((n * padded_h + y) * padded_w + left) * channels, channels, channels, width)

@@ -40,8 +40,10 @@ from ._scratch import aligned_empty, scratch_vector
 __all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "conv_weight_matrices", "gemm_int8",
            "gemm_int8_rows"]
 
-#: Bytes of packed A rows a row chunk may hold (per thread).
-CHUNK_BYTES = 256 * 1024
+#: Bytes of packed A rows a row chunk may hold (per thread). Each chunk costs some tens of
+#: microseconds of Python, which the threads take turns at (the GIL): 256 KiB chunks made the
+#: batch-8 ResNet 3x3 layers a third slower.
+CHUNK_BYTES = 1024 * 1024
 #: Products with fewer rows skip packing (GEMV).
 FEW_ROWS = 4
 #: Values of A or B from which several threads pack it.
@@ -276,13 +278,18 @@ def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, ep
 
 
 def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue,
-                   out: np.ndarray, max_packed_bytes: int | None = None,
-                   tile_done: Callable[[_tiles.Tile], None] | None = None, b_positions: int = 1) -> None:
+                   out: np.ndarray | None, max_packed_bytes: int | None = None,
+                   tile_done: Callable[[_tiles.Tile, np.ndarray], None] | None = None, b_positions: int = 1) -> None:
     """``out[...] = epilogue((A - a_zero_point) @ (b - b_zero_points))`` for the rows A of
     ``source`` and b [K, N] (an array, packed with ``b_positions`` as ``PackedB`` does; prepacked
-    weights; or a ``PackedB``); ``out`` is [M, N] with contiguous rows. A is packed whole unless that takes more than ``max_packed_bytes``; then
-    it is packed in row chunks of at most ``CHUNK_BYTES`` per thread. ``tile_done(tile)`` runs in
-    the tile's thread once its block of ``out`` (rows and columns inside [M, N]) is final."""
+    weights; or a ``PackedB``); ``out`` is [M, N] with contiguous rows. A is packed whole unless
+    that takes more than ``max_packed_bytes``; then it is packed in row chunks of at most
+    ``CHUNK_BYTES`` per thread.
+
+    ``tile_done(tile, rows)`` runs once a tile's block (rows and columns inside [M, N]) is final,
+    with ``rows`` [tile rows, N] holding it; in the tile's thread unless the tiles run in other
+    processes. With ``out`` None (``tile_done`` then takes the results), row chunks run here keep
+    their rows in per-thread scratch, so that no [M, N] buffer is needed."""
     rows, depth, cols = source.rows, source.depth, b.shape[1]
     if rows == 0 or cols == 0:
         return
@@ -299,8 +306,14 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     else:
         chunk = CHUNK_BYTES // max(backend.a_size(1, depth) * backend.a_dtype.itemsize, 1)
         tiles, column_strips = _tiles.row_chunks(rows, rows, chunk, cols), False
+    rows_here = out is None and not column_strips and _tiles.tiles_run_here()
+    if out is None and not rows_here:
+        out = scratch_vector("int8 product", rows * cols, epilogue.out_dtype).reshape(rows, cols)
     weights = _weights(backend, b, b_positions, pack_now=not column_strips)
     product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue)
+
+    def inside(tile: _tiles.Tile) -> _tiles.Tile:
+        return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
         a_packed, row_sums = backend.pack_a(source, product.a_flip, 0, rows, "int8 packed A", parallel=True)
@@ -314,14 +327,20 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
             row_lo, row_hi = tile[0], min(tile[1], rows)
             count = row_hi - row_lo
             a_packed, row_sums = backend.pack_a(source, product.a_flip, row_lo, count, "int8 rows A", parallel=False)
-            product.tile(a_packed, row_sums, count, 0, _round_up(count, backend.rows), 0, product.padded_cols,
-                         out[row_lo:row_hi])
+            if rows_here:
+                block = scratch_vector("int8 rows", count * cols, epilogue.out_dtype).reshape(count, cols)
+            else:
+                block = out[row_lo:row_hi]
+            product.tile(a_packed, row_sums, count, 0, _round_up(count, backend.rows), 0, product.padded_cols, block)
+            if rows_here:
+                tile_done(inside(tile), block)
 
-    def inside(tile: _tiles.Tile) -> _tiles.Tile:
-        return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
+    def after(tile: _tiles.Tile) -> None:
+        tile = inside(tile)
+        tile_done(tile, out[tile[0]:tile[1]])
 
     _tiles.run_tiles(run, tiles, out=out, region=lambda tile: _block(inside(tile)),
-                     after=None if tile_done is None else lambda tile: tile_done(inside(tile)))
+                     after=None if tile_done is None or rows_here else after)
 
 
 def _block(tile: _tiles.Tile) -> tuple[slice, slice]:

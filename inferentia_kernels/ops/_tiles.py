@@ -82,6 +82,12 @@ def on_a_device() -> bool:
     return _device.get() is not None
 
 
+def tiles_run_here() -> bool:
+    """Whether ``run_tiles`` runs the tiles in this process (so that they can write its memory)."""
+    device = _device.get()
+    return device is None or device.executor is None or device.executor_in_process
+
+
 def workers() -> int:
     """How many tiles a plan should aim at: the host threads, or the device's cores if more."""
     device = _device.get()
@@ -180,7 +186,7 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
     """
     device = _device.get()
     tasks = owned_runs(tiles, device)
-    if device is None or device.executor is None or device.executor_in_process:
+    if tiles_run_here():
         _run_here(work, tasks, None if device is None else device.executor, after)
         return
     if out is None or region is None:
@@ -206,14 +212,16 @@ def _runs(items: list, parts: int) -> list[list]:
 
 
 def owned_runs(tiles: list[Tile], device: Device | None) -> list[list[Tile]]:
-    """The tasks that run ``tiles``: contiguous runs (neighbouring tiles share cache lines).
+    """The tasks that run ``tiles``.
 
-    On a device of ``cores`` cores, core c owns tiles ``[c * n // cores, (c + 1) * n // cores)`` of
+    On the host, one task per tile: the threads take them in order as they come free, so a pool
+    thread that wakes late (a wake-up can take half a millisecond) takes fewer. On a device of
+    ``cores`` cores, tasks are contiguous runs (neighbouring tiles share cache lines): core c owns tiles ``[c * n // cores, (c + 1) * n // cores)`` of
     the ``n`` tiles; each task holds tiles of one core only. A core's run is split further when there are fewer cores than
     host threads, so that a device of one core still uses the whole host.
     """
     if device is None:
-        return [run for run in _runs(tiles, min(THREADS, len(tiles))) if run]
+        return [[tile] for tile in tiles]
     core_runs = _runs(tiles, min(device.cores, len(tiles)))
     pieces = -(-THREADS // len(core_runs))
     return [piece for run in core_runs for piece in _runs(run, min(pieces, len(run))) if piece]

@@ -41,8 +41,9 @@ __all__ = ["conv2d", "conv_integer", "im2col", "qlinear_conv"]
 
 #: Integer convolutions pack all patch rows at once when that takes at most max(input bytes, this).
 PACKED_PATCHES_BYTES = 4 * 1024 * 1024
-#: Layout copies of fewer bytes run on the calling thread alone.
-PARALLEL_COPY_BYTES = 256 * 1024
+#: Layout copies of fewer bytes run on the calling thread alone; larger ones go image by image
+#: to the host threads as they come free.
+PARALLEL_COPY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def _padded_nhwc(x: np.ndarray, geo: Geometry, fill) -> np.ndarray:
     top, left, bottom, right = geo.pads
     shape = (geo.batch, top + geo.height + bottom, left + geo.width + right, geo.channels)
     image = scratch_vector("conv nhwc", int(np.prod(shape)), x.dtype).reshape(shape)
-    step = geo.batch if x.nbytes < PARALLEL_COPY_BYTES else -(-geo.batch // _tiles.THREADS)
+    step = geo.batch if x.nbytes < PARALLEL_COPY_BYTES else 1
     _tiles.run_on_host(lambda images: to_padded_nhwc(x, images[0], images[1], top, left, fill, image),
                        [(lo, min(lo + step, geo.batch), 0, 0) for lo in range(0, geo.batch, step)])
     return image
@@ -259,8 +260,6 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
         weights = w.matrices(groups=geo.groups)
     else:
         weights = conv_weight_matrices(w, geo.groups)
-    # [pixels, channels] of one group, in the calling thread's scratch
-    rows = scratch_vector("conv rows", geo.batch * geo.pixels * per_group, epilogue.out_dtype).reshape(-1, per_group)
     planes = out.reshape(geo.batch, w.shape[0], geo.pixels)
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
@@ -272,11 +271,11 @@ def _integer_conv(op: str, x, w, x_zero_point, w_zero_point, stride, padding, di
             zero_point=epilogue.zero_point, low=epilogue.low, high=epilogue.high, out_dtype=epilogue.out_dtype,
         )
 
-        def to_nchw(tile: _tiles.Tile, channel_lo: int = cols.start) -> None:
-            """out[n, channel_lo + o, oh, ow] = rows[(n * Ho + oh) * Wo + ow, o] for the tile's block."""
-            rows_to_planes(rows, tile[0], tile[1], tile[2], tile[3], geo.pixels, channel_lo, planes)
+        def to_nchw(tile: _tiles.Tile, rows: np.ndarray, channel_lo: int = cols.start) -> None:
+            """out[n, channel_lo + o, oh, ow] = rows[m, o] for the tile's block, (n * Ho + oh) * Wo + ow = tile[0] + m."""
+            rows_to_planes(rows, tile[0], tile[2], tile[3], geo.pixels, channel_lo, planes)
 
-        gemm_int8_rows(_PatchRows(image, geo, g), weights[g], int(zx), zw[cols], group_epilogue, rows,
+        gemm_int8_rows(_PatchRows(image, geo, g), weights[g], int(zx), zw[cols], group_epilogue, None,
                        max_packed_bytes, tile_done=to_nchw, b_positions=geo.kernel_h * geo.kernel_w)
     return out
 
