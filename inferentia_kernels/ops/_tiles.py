@@ -1,7 +1,9 @@
 """Split a GEMM's output into tiles, each owned by one thread (or simulated core), and run them.
 
 Tiles are column strips of ``N_TILE`` columns (the PE array's 128 output columns), all rows;
-when there are fewer strips than workers (GEMV-like shapes) rows are split instead. Results
+an engine may ask for wider strips on the host, where the width that keeps a strip's operand
+in cache matters more; when there are fewer strips than workers (GEMV-like shapes) rows are
+split instead. Results
 never depend on the split: integer sums are exact, and the float kernels add every output's
 products in a fixed order whatever tile it lands in.
 
