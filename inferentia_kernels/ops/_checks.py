@@ -29,19 +29,21 @@ def zero_point(op: str, name: str, value, dtype: np.dtype, length: int | None) -
     Accepts Python/numpy integers and integer arrays of shape (), (1,) or (length,); each value
     must lie inside ``dtype``'s range.
     """
+    info = np.iinfo(dtype)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and info.min <= value <= info.max:
+        return np.array(value, np.int32) if length is None else np.full(length, value, np.int32)  # the common case
     array = np.asarray(value)
     if array.dtype.kind not in "iu" or array.dtype == np.bool_:
         raise wrong_dtype(op, name, "an integer or an integer array", describe(value))
     allowed = "a scalar" if length is None else f"a scalar or a 1-D array of length {length}"
     if array.ndim > 1 or (array.ndim == 1 and array.size != 1 and array.size != length):
         raise invalid(op, name, allowed, describe(array))
-    info = np.iinfo(dtype)
-    if ((array < info.min) | (array > info.max)).any():
+    if array.size and (int(array.min()) < info.min or int(array.max()) > info.max):
         raise invalid(op, name, f"inside [{info.min}, {info.max}] (the range of {dtype})", array.tolist())
-    array = array.astype(np.int32).reshape(-1 if array.ndim else ())
+    values = array.astype(np.int32).reshape(-1)  # a copy
     if length is None:
-        return array.reshape(())
-    return np.broadcast_to(array.reshape(-1)[:1] if array.size == 1 else array, (length,)).copy()
+        return values.reshape(())
+    return np.full(length, values[0], np.int32) if values.size == 1 else values
 
 
 def matmul_shapes(op: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, int, int, int]:

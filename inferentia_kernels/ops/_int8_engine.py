@@ -86,6 +86,13 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def _padded(values: np.ndarray, size: int) -> np.ndarray:
+    """``values`` followed by zeros up to ``size``."""
+    out = np.zeros(size, values.dtype)
+    out[:values.size] = values
+    return out
+
+
 class RowSource(Protocol):
     """Rows of A [rows, depth] (int8 or uint8) that can pack themselves."""
 
@@ -248,11 +255,9 @@ class _Product:
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
         self.a_flip = _a_flip(a_dtype)
         self.za = np.int32(a_zero_point + (128 if a_dtype == np.int8 else 0))
-        self.zb = np.zeros(padded, np.int32)
-        self.zb[:cols] = b_zero_points - (128 if weights.dtype == np.uint8 else 0)
-        self.bias = np.zeros(padded, np.int32)
-        self.bias[:cols] = epilogue.bias
-        self.multipliers, self.quantized, self.shifts = (np.resize(x, padded) for x in epilogue.arrays(cols))
+        self.zb = _padded(np.asarray(b_zero_points - (128 if weights.dtype == np.uint8 else 0), np.int32), padded)
+        self.bias = _padded(epilogue.bias, padded)
+        self.multipliers, self.quantized, self.shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
         self.epilogue = epilogue
 
     @property

@@ -21,9 +21,10 @@ def warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.n
                                   depth: int) -> None:
     def largest(dtype: np.dtype, zp: np.ndarray) -> int:
         """Largest |q - zp| over the dtype's values q and the given zero points."""
+        if zp.size == 0:
+            return 0
         info = np.iinfo(dtype)
-        zp = zp.astype(np.int64).reshape(-1)
-        return int(np.max(np.abs(np.concatenate([info.min - zp, info.max - zp])), initial=0))
+        return max(info.max - int(zp.min()), int(zp.max()) - info.min)
 
     bound = depth * largest(a.dtype, za) * largest(b.dtype, zb)
     if bound > 2**31 - 1:
