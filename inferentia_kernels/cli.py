@@ -23,6 +23,7 @@ def _info(args: argparse.Namespace) -> int:
     import inferentia_kernels as ik
     from inferentia_kernels.kernels.target import KERNEL_FEATURES, jit_cpu_features, jit_cpu_name, numba_cache_location
 
+    from inferentia_kernels.kernels.int8_microkernel import MR, VNNI_BITS, VNNI_COLUMNS
     from inferentia_kernels.kernels.isa import ENVIRONMENT_VARIABLE, available_paths
     from inferentia_kernels.ops._int8_engine import active_path
 
@@ -43,6 +44,8 @@ def _info(args: argparse.Namespace) -> int:
         ("CPU features", " ".join(f"{name}{'+' if name in features else '-'}" for name in KERNEL_FEATURES)),
         ("INT8 path", f"{path} (available: {', '.join(available_paths())}; "
                       f"{ENVIRONMENT_VARIABLE}={os.environ.get(ENVIRONMENT_VARIABLE, 'auto')})"),
+        ("VNNI kernel", f"{VNNI_BITS}-bit vpdpbusd, {MR} x {VNNI_COLUMNS} blocks" if "vnni" in available_paths()
+         else "not available"),
         ("threads", f"{os.cpu_count()} host CPUs, numba {numba.config.NUMBA_NUM_THREADS} threads"),
         ("numba cache", numba_cache_location()),
     ]

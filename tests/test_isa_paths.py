@@ -190,6 +190,42 @@ def test_a_target_without_vnni_imports_dispatches_and_computes(tmp_path):
     assert result.stdout.split() == ["portable", "False"]
 
 
+def _host_features_without_avx512() -> str:
+    """The host's features with every AVX-512 and AMX feature hidden: an AVX2 (+ AVX-VNNI) target."""
+    from numba.core import codegen
+
+    items = codegen.get_host_cpu_features().split(",")
+    return ",".join("-" + item[1:] if item[1:].startswith(("avx512", "amx")) else item for item in items)
+
+
+@pytest.mark.skipif("avxvnni" not in jit_cpu_features(), reason="needs a host with AVX-VNNI")
+def test_a_target_with_avx_vnni_but_no_avx512_runs_the_256_bit_vnni_kernel(tmp_path):
+    result = _run(
+        """
+        import numpy as np, inferentia_kernels as ik
+        from inferentia_kernels.kernels.asm import HOT_LOOPS, hot_loop
+        from inferentia_kernels.kernels.int8_microkernel import VNNI_BITS, VNNI_COLUMNS
+        from inferentia_kernels.ops._int8_engine import active_path
+        from inferentia_kernels.reference.matmul_integer import matmul_integer
+        rng = np.random.default_rng(5)
+        # tails in M (6), N (16) and K (4); one product big enough for the host threads; int8 and uint8 A
+        for m, k, n, a_dtype in [(7, 9, 17, np.int8), (13, 257, 200, np.uint8), (6, 4, 16, np.int8),
+                                 (300, 1001, 130, np.uint8)]:
+            info = np.iinfo(a_dtype)
+            a = rng.integers(info.min, info.max + 1, (m, k)).astype(a_dtype)
+            b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+            zb = (np.arange(n) % 7).astype(np.int8)
+            assert np.array_equal(ik.ops.matmul_integer(a, b, 3, zb), matmul_integer(a, b, 3, zb)), (m, k, n)
+        kernel, arguments, containing = HOT_LOOPS["INT8 VNNI microkernel (bytes)"]
+        print(active_path(), VNNI_BITS, VNNI_COLUMNS, "vpdpbusd" in hot_loop(kernel, *arguments(), containing=containing))
+        """,
+        tmp_path,
+        NUMBA_CPU_FEATURES=_host_features_without_avx512(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["vnni", "256", "16", "True"]
+
+
 @pytest.mark.skipif("avx512f" not in jit_cpu_features(), reason="needs an AVX-512 host to hide VNNI from")
 def test_forcing_a_missing_path_is_an_error_not_a_crash(tmp_path):
     result = _run(

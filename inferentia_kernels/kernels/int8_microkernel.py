@@ -5,9 +5,11 @@ keep it in registers (phi nodes of one IR loop). Each 32-bit lane of an accumula
 column and adds, per step, the products of one *group* of consecutive k: 4 k of bytes, or 2 k
 of 16-bit values. Which kernel runs follows from the packed dtype:
 
-* **VNNI** (uint8 A, int8 B; groups of 4): one ``vpdpbusd`` per accumulator and step (AVX-512
-  VNNI). Compiling it for a target without the feature would be a fatal LLVM error that Python
-  cannot catch, so it refuses to type unless the JIT target has avx512f, avx512bw and avx512vnni.
+* **VNNI** (uint8 A, int8 B; groups of 4): one ``vpdpbusd`` per accumulator and step, 512-bit
+  (AVX-512 VNNI, 6 x 64 blocks) or, on a target with AVX-VNNI but not AVX-512, 256-bit (6 x 16
+  blocks); the width is the JIT target's, fixed for the process. Compiling it for a target
+  without the feature would be a fatal LLVM error that Python cannot catch, so it refuses to
+  type unless the JIT target has avx512f, avx512bw and avx512vnni, or avxvnni.
 * **Pairs** (int16 A and B holding the same byte values; groups of 2): target-independent IR,
   ``sext``, ``mul`` and an add of the even and odd products, which the x86 back end compiles to
   one ``vpmaddwd`` (SSE2/AVX2/AVX-512) or ``vpdpwssd`` (AVX-VNNI, AVX-512 VNNI) per accumulator
@@ -37,13 +39,26 @@ from .jit import kernel
 from .register_tile import accumulate, array_data, broadcast, load_vector, register_blocking
 from .target import jit_cpu_features
 
-__all__ = ["MR", "PAIR_COLUMNS", "VNNI_COLUMNS", "VNNI_FEATURES", "gemm_packed_tile", "group_size",
+__all__ = ["MR", "PAIR_COLUMNS", "VNNI_BITS", "VNNI_COLUMNS", "VNNI_FEATURES", "gemm_packed_tile", "group_size",
            "pack_a_groups", "pack_b_groups", "pack_patches_groups"]
 
-VNNI_FEATURES = frozenset({"avx512f", "avx512bw", "avx512vnni"})
 MR = 6  # rows per microkernel block, both kernels
-_VNNI_LANES, _VNNI_VECTORS = 16, 4  # zmm: 6 x 4 accumulators
-VNNI_COLUMNS = _VNNI_LANES * _VNNI_VECTORS  # NR of the VNNI kernel
+
+
+def _vnni_form(features: frozenset[str]) -> tuple[frozenset[str], int, int]:
+    """(features it needs, lanes, vectors) of the VNNI kernel for a JIT target: 512-bit
+    ``vpdpbusd`` (AVX-512 VNNI, 6 x 4 zmm accumulators) where the target has it, else the 256-bit
+    VEX form (AVX-VNNI, 6 x 2 ymm accumulators of its 16 registers); the 512-bit needs when it
+    has neither."""
+    avx512 = frozenset({"avx512f", "avx512bw", "avx512vnni"})
+    if avx512 <= features or "avxvnni" not in features:
+        return avx512, 16, 4
+    return frozenset({"avxvnni"}), 8, 2
+
+
+VNNI_FEATURES, _VNNI_LANES, _VNNI_VECTORS = _vnni_form(jit_cpu_features())
+VNNI_COLUMNS = _VNNI_LANES * _VNNI_VECTORS  # NR of the VNNI kernel: 64 (AVX-512) or 16 (AVX-VNNI)
+VNNI_BITS = 32 * _VNNI_LANES  # vector width of the VNNI kernel
 _PAIR_LANES, _PAIR_ROWS, _PAIR_VECTORS = register_blocking(jit_cpu_features())
 assert _PAIR_ROWS == MR
 PAIR_COLUMNS = _PAIR_LANES * _PAIR_VECTORS  # NR of the pairs kernel: 64 (AVX-512), 16 (AVX), 8
@@ -65,10 +80,11 @@ def _layout(packed):
 def _vnni_step(builder, a_base, b_base, quad, accumulators):
     i32, i64 = ir.IntType(32), ir.IntType(64)
     vector = ir.VectorType(i32, _VNNI_LANES)
+    # One LLVM intrinsic per width; the back end encodes the 256-bit one as {vex} vpdpbusd (AVX-VNNI).
     dot = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
-                                         "llvm.x86.avx512.vpdpbusd.512")
+                                         f"llvm.x86.avx512.vpdpbusd.{VNNI_BITS}")
     b_quad = builder.gep(b_base, [builder.mul(quad, ir.Constant(i64, VNNI_COLUMNS * 4))])
-    b_vectors = [load_vector(builder, b_quad, 64 * v, vector, align=1) for v in range(_VNNI_VECTORS)]
+    b_vectors = [load_vector(builder, b_quad, 4 * _VNNI_LANES * v, vector, align=1) for v in range(_VNNI_VECTORS)]
     a_quad = builder.gep(a_base, [builder.mul(quad, ir.Constant(i64, MR * 4))])
     updated = []
     for r in range(MR):
