@@ -61,7 +61,7 @@ def test_several_column_strips_on_every_path(path, prepacked):
     rng = np.random.default_rng(41)
     a, b = random_int8(rng, np.uint8, (40, 4100)), random_int8(rng, np.int8, (4100, 600))
     assert 40 * 4100 * 600 >= _int8_engine.PARALLEL_MACS
-    assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100)
+    assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100, 40, 600)
     zb = random_int8(rng, np.int8, (600,))
     got = ik.ops.matmul_integer(a, ik.ops.prepack(b) if prepacked else b, 7, zb)
     np.testing.assert_array_equal(got, ref_matmul_integer(a, b, 7, zb))

@@ -309,7 +309,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
     elif whole:
         tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
-                                                 n_tile=_strip_width(backend, depth))
+                                                 n_tile=_strip_width(backend, depth, rows, cols))
     else:
         chunk = CHUNK_BYTES // max(backend.a_size(1, depth) * backend.a_dtype.itemsize, 1)
         tiles, column_strips = _tiles.row_chunks(rows, rows, chunk, cols), False
@@ -350,14 +350,19 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
                      after=None if tile_done is None or rows_here else after)
 
 
-def _strip_width(backend: _Backend, depth: int) -> int:
+def _strip_width(backend: _Backend, depth: int, rows: int, cols: int) -> int:
     """Columns per strip, a multiple of the backend's column block: the chip's 128 on a device;
     on the host as many as keep a strip's packed B within ``STRIP_BYTES`` (each strip reads all
-    of A, so narrow strips multiply the traffic of A)."""
+    of A, so narrow strips multiply the traffic of A), and no more than a thread's share of the
+    columns when A has fewer rows than B has columns: then every thread gets a strip and packs
+    its own part of B, rather than all threads waiting for B to be packed before rows are split."""
     if _tiles.on_a_device():
         return _round_up(_tiles.N_TILE, backend.cols)
     fitting = STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
-    return max(backend.cols, fitting // backend.cols * backend.cols)
+    width = max(backend.cols, fitting // backend.cols * backend.cols)
+    if rows < cols:
+        width = min(width, _round_up(-(-cols // _tiles.THREADS), backend.cols))
+    return width
 
 
 def _block(tile: _tiles.Tile) -> tuple[slice, slice]:
