@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import describe, invalid, wrong_dtype
@@ -23,13 +25,21 @@ def integer_operand(op: str, name: str, value):
     return array
 
 
+@functools.cache
+def integer_limits(dtype: np.dtype) -> np.iinfo:
+    """``np.iinfo(dtype)``, once per dtype (it takes microseconds, and every op call asks)."""
+    return np.iinfo(dtype)
+
+
 def zero_point(op: str, name: str, value, dtype: np.dtype, length: int | None) -> np.ndarray:
     """A zero point as an int32 array: shape () or, when ``length`` is given, (length,).
 
     Accepts Python/numpy integers and integer arrays of shape (), (1,) or (length,); each value
     must lie inside ``dtype``'s range.
     """
-    info = np.iinfo(dtype)
+    info = integer_limits(dtype)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value.item()
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and info.min <= value <= info.max:
         return np.array(value, np.int32) if length is None else np.full(length, value, np.int32)  # the common case
     array = np.asarray(value)

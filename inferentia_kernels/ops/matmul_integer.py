@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import AccumulatorOverflowWarning, invalid, wrong_dtype
 from ._batching import batched_matmul
-from ._checks import integer_operand, matmul_shapes, zero_point
+from ._checks import integer_limits, integer_operand, matmul_shapes, zero_point
 from ._tiles import device_op, record_gemm
 from ._int8_engine import Epilogue, Prepacked, gemm_int8
 
@@ -23,8 +23,9 @@ def warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.n
         """Largest |q - zp| over the dtype's values q and the given zero points."""
         if zp.size == 0:
             return 0
-        info = np.iinfo(dtype)
-        return max(info.max - int(zp.min()), int(zp.max()) - info.min)
+        info = integer_limits(dtype)
+        low, high = (int(zp), int(zp)) if zp.ndim == 0 else (int(zp.min()), int(zp.max()))
+        return max(info.max - low, high - info.min)
 
     bound = depth * largest(a.dtype, za) * largest(b.dtype, zb)
     if bound > 2**31 - 1:
