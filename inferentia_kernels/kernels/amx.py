@@ -5,8 +5,7 @@ AMX has eight tile registers of up to 16 rows x 64 bytes. ``tdpbusd C, A, B`` ad
 of C (16 x 16) the products of 64 unsigned bytes of a row of A (a 16 x 64-byte tile) and 64 signed
 bytes of a column of B (a tile of 16 rows of 4 k x 16 columns, the VNNI layout). The microkernel
 computes an ``MR x NR`` (32 x 32) block: per K block of 64 it loads two A tiles and two B tiles and
-issues four ``tdpbusd`` into four C tiles, which stay in tile registers for a chunk of K (up to
-``K_CHUNK`` blocks) and are stored to, and for the next chunk reloaded from, the int32 sums.
+issues four ``tdpbusd`` into four C tiles, which stay in tile registers for the whole K.
 
 Packed layouts (K padded with zeros to a multiple of 64, rows and columns to whole tiles):
 
@@ -48,7 +47,6 @@ TILE = 16  # rows of an A or C tile; int32 columns of a C tile; columns of a B t
 K_BLOCK = 64  # bytes of k per row of an A tile
 MR = NR = 2 * TILE  # the microkernel's block: 2 x 2 C tiles
 _TILE_BYTES = TILE * K_BLOCK  # one A or B tile, 1 KiB
-K_CHUNK = 8  # K blocks per pass over a row block's columns: 16 KiB of A that stay in L1
 
 _ARCH_PRCTL = 158  # x86-64 syscall number
 _ARCH_REQ_XCOMP_PERM = 0x1023
@@ -112,13 +110,12 @@ def _release(typingctx):
 
 
 @intrinsic
-def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, add_to_sums, sums,
-                 sums_offset, sums_stride):
-    """One MR x NR block: ``sums[sums_offset:]`` (int32, rows ``sums_stride`` apart) = S + the sums
-    over ``k_blocks`` K blocks of the A tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset +
-    block_bytes`` (lower 16 rows) times the B tiles at byte ``b_offset`` (left 16 columns) and
-    ``b_offset + block_bytes`` (right 16 columns), where S is the block's previous value if
-    ``add_to_sums``, else 0; K block ``kb`` of each is 1 KiB at ``kb * 1024``."""
+def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset,
+                 sums_stride):
+    """One MR x NR block: ``sums[sums_offset:]`` (int32, rows ``sums_stride`` apart) = the sums over ``k_blocks``
+    K blocks of the A tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes``
+    (lower 16 rows) times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset +
+    block_bytes`` (right 16 columns); K block ``kb`` of each is 1 KiB at ``kb * 1024``."""
     _require_amx()
     if not (getattr(a_packed, "dtype", None) == types.uint8 and getattr(b_packed, "dtype", None) == types.int8):
         return None
@@ -129,10 +126,10 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         i8, i64 = ir.IntType(8), ir.IntType(64)
         byte_ptr = i8.as_pointer()
         a_off, b_off, step, count, s_off, s_stride = (context.cast(builder, args[i], signature.args[i], types.int64)
-                                                      for i in (1, 3, 4, 5, 8, 9))
+                                                      for i in (1, 3, 4, 5, 7, 8))
         a_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr), [a_off])
         b_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[2], args[2]), byte_ptr), [b_off])
-        sums_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[7], args[7]), byte_ptr),
+        sums_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[6], args[6]), byte_ptr),
                                 [builder.mul(s_off, ir.Constant(i64, 4))])
         zero = _declare(builder, "llvm.x86.tilezero", i8)
         load = _declare(builder, "llvm.x86.tileloadd64", i8, byte_ptr, i64)
@@ -140,17 +137,8 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         dot = _declare(builder, "llvm.x86.tdpbusd", i8, i8, i8)
         tile = [ir.Constant(i8, t) for t in range(8)]  # C: 0-3 (row r, column c at 2r + c); A: 4, 5; B: 6, 7
         row_stride = ir.Constant(i64, K_BLOCK)
-        row_bytes = builder.mul(s_stride, ir.Constant(i64, 4))
-        c_tiles = [(tile[2 * r + c], builder.gep(sums_base, [builder.add(builder.mul(row_bytes, ir.Constant(i64, r * TILE)),
-                                                                          ir.Constant(i64, c * TILE * 4))]))
-                   for r in range(2) for c in range(2)]
-        with builder.if_else(args[6]) as (add, fresh):
-            with add:
-                for c_tile, address in c_tiles:
-                    builder.call(load, [c_tile, address, row_bytes])
-            with fresh:
-                for c_tile, _ in c_tiles:
-                    builder.call(zero, [c_tile])
+        for c_tile in tile[:4]:
+            builder.call(zero, [c_tile])
 
         entry = builder.block
         loop = builder.append_basic_block("amx.loop")
@@ -173,12 +161,15 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         kb.add_incoming(next_kb, loop_end)
 
         builder.position_at_end(done)
-        for c_tile, address in c_tiles:
-            builder.call(store, [c_tile, address, row_bytes])
+        row_bytes = builder.mul(s_stride, ir.Constant(i64, 4))
+        for r in range(2):
+            for c in range(2):
+                offset = builder.add(builder.mul(row_bytes, ir.Constant(i64, r * TILE)), ir.Constant(i64, c * TILE * 4))
+                builder.call(store, [tile[2 * r + c], builder.gep(sums_base, [offset]), row_bytes])
         return context.get_dummy_value()
 
-    return (types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, add_to_sums, sums, sums_offset,
-                       sums_stride), codegen)
+    return (types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset, sums_stride),
+            codegen)
 
 
 @kernel
@@ -187,10 +178,9 @@ def gemm_amx_tile(a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_
                   col_lo, col_hi, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from AMX-packed A and B; ``row_lo``/``col_lo`` are
     multiples of MR/NR. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling thread;
-    ``config`` is ``tile_config()``. For each row block, K goes in chunks of ``K_CHUNK`` blocks:
-    the chunk's A tiles (16 KiB) stay in L1 while every column block of the tile adds the chunk
-    to its sums; after the last chunk the epilogue finishes the row block's outputs. (Without
-    chunks, a row block's A of K = 2048 is 64 KiB and falls out of L1: a third slower.)"""
+    ``config`` is ``tile_config()``. For each row block (its A tiles, all of K, stay in L1) every
+    column block of the tile adds its whole K in tile registers; then the epilogue finishes the
+    row block's outputs."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
     width = col_hi - col_lo
@@ -199,12 +189,9 @@ def gemm_amx_tile(a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_
     column_terms(terms, col_lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
     _configure(config)
     for i in range(row_lo, row_hi, MR):
-        for kb in range(0, max(k_blocks, 1), K_CHUNK):  # K = 0: one empty chunk, sums of zero
-            count = min(K_CHUNK, k_blocks - kb)
-            for j in range(col_lo, col_hi, NR):
-                _microkernel(a_packed, (i // TILE) * block_bytes + kb * _TILE_BYTES, b_packed,
-                             (j // TILE) * block_bytes + kb * _TILE_BYTES, block_bytes, count, kb > 0, sums, j - col_lo,
-                             width)
+        for j in range(col_lo, col_hi, NR):
+            _microkernel(a_packed, (i // TILE) * block_bytes, b_packed, (j // TILE) * block_bytes, block_bytes,
+                         k_blocks, sums, j - col_lo, width)
         finish_block(sums, i, min(i + MR, rows), col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
                      quantized_multipliers, shifts, y_zero_point, low, high, out)
     _release()
