@@ -34,14 +34,12 @@ _LABEL = re.compile(r"^\.?LBB\d+_\d+:")
 def hot_loop(kernel, *args, containing: str = "") -> tuple[str, ...]:
     """Sorted mnemonics of the innermost loop (a basic block that branches back to itself) of
     ``kernel``, compiled for ``args``, with the most packed (SIMD) multiplications; with
-    ``containing``, only blocks with an instruction starting with it count (a function can hold
-    several versions of a loop, e.g. fused and unfused), and when no loop has one, the blocks
-    that do (a loop LLVM unrolled completely, e.g. the AMX kernel's K chunk of at most 8 blocks)."""
+    ``containing``, only loops with an instruction starting with it count (a function can hold
+    several versions of a loop, e.g. fused and unfused)."""
     fresh = numba.njit(**{**OPTIONS, "cache": False})(kernel.py_func)
     signature = tuple(numba.typeof(arg) for arg in args)
     fresh.compile(signature)
     loops: list[list[str]] = []  # basic blocks that branch back to their own label
-    holding: list[list[str]] = []  # basic blocks with an instruction starting with ``containing``
     label, block = None, []
     for line in fresh.inspect_asm(signature).splitlines():
         if _LABEL.match(line):
@@ -52,12 +50,10 @@ def hot_loop(kernel, *args, containing: str = "") -> tuple[str, ...]:
                 mnemonic, *operands = operands
             block.append(mnemonic)
             if mnemonic.startswith("j"):
-                if any(op.startswith(containing) for op in block):
-                    (loops if operands and operands[0] == label else holding).append(block)
+                if operands and operands[0] == label and any(op.startswith(containing) for op in block):
+                    loops.append(block)
                 label, block = None, []
-    best = max(loops or (holding if containing else []),
-               key=lambda ops: sum(bool(_PACKED_MULTIPLY.match(op)) or op.startswith(containing or "\0") for op in ops),
-               default=[])
+    best = max(loops, key=lambda ops: sum(bool(_PACKED_MULTIPLY.match(op)) for op in ops), default=[])
     return tuple(sorted(set(best)))
 
 
