@@ -225,10 +225,8 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
     value of these columns is written, so ``packed`` may start uninitialised.
 
     Each column's group is one 32-bit word of the packed run, assembled by shifting every value
-    into its place. When B's rows are contiguous each row is read once, for all column blocks (a
-    loop vectorised over columns); when its columns are (e.g. a convolution's OIHW weights, the
-    transpose of [O, K]) each column is converted whole into a scratch column in packed order,
-    then copied one group (one word) at a time, as ``pack_a_groups`` does with rows."""
+    into its place. Each row of B is read once, for all column blocks (a loop vectorised over
+    columns when B's rows are contiguous, which the engine makes sure of)."""
     group = 4 // packed.itemsize
     bits = 32 // group
     mask = np.uint32((1 << bits) - 1)
@@ -244,25 +242,8 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
         for g in range(groups):
             first = block + g * columns
             words[first + (width if group * g < depth else 0):first + columns] = 0
-    if depth > 1 and abs(b.strides[0]) < abs(b.strides[1]):
-        # Columns contiguous: each column converted whole into a scratch column in packed order.
-        column = np.zeros(groups * group, packed.dtype)  # K padded with zeros to whole groups
-        column_words = column.view(np.uint32)
-        for j in range(col_lo, valid_hi):
-            source = b[:, j]
-            total = np.int32(0)
-            for s in range(positions):
-                for k in range(inner):
-                    value = np.int8(np.uint8(source[np.uint64(k * positions + s)]) ^ flip)
-                    column[s * inner + k] = value
-                    total = np.int32(total + np.int32(value))
-            col_sums[j] = total
-            first = (j // columns) * groups * columns + j % columns
-            for g in range(groups):
-                words[first + g * columns] = column_words[g]
-        return
-    # Rows contiguous: each group's rows read once for all blocks of the range, each word written
-    # once. Unsigned offsets: numba then skips its negative-index tests and the loops vectorise.
+    # Each group's rows read once for all blocks of the range, each word written once. Unsigned
+    # offsets: numba then skips its negative-index tests and the loops vectorise.
     full_groups = depth // group
     for g in range(full_groups):
         k = group * g

@@ -70,25 +70,30 @@ def transpose_copy(src, src_first, src_stride, dst, dst_first, dst_stride, rows,
 
     16 x 16 blocks in registers when ``rows`` is at least 16. When ``cols`` is smaller, a block
     reads 16 elements of each row (where that stays inside ``src``) and stores ``cols`` rows.
-    Remaining rows go element by element. Raises ValueError when any element would fall outside
-    either array."""
+    Blocks go in passes of as many source rows as fill a cache line of each destination row
+    (64 for bytes), across all columns, so that every destination line is written whole while it
+    is in cache. Remaining rows go element by element. Raises ValueError when any element would
+    fall outside either array."""
     if rows <= 0 or cols <= 0:
         return
     if (min(src_first, src_stride, dst_first, dst_stride) < 0
             or src_first + (rows - 1) * src_stride + cols > src.size
             or dst_first + (cols - 1) * dst_stride + rows > dst.size):
         raise ValueError("transpose_copy: the block does not fit in src or dst")
-    done = 0  # rows [0, done) are copied
-    if rows >= BLOCK:
-        for rb in range((rows + BLOCK - 1) // BLOCK):
-            r = _block_start(rows, rb)
-            if src_first + (r + BLOCK - 1) * src_stride + max(cols, BLOCK) > src.size:
-                break  # a narrow block would read past the end of src
-            for cb in range((cols + BLOCK - 1) // BLOCK):
-                c = _block_start(cols, cb)
+    row_blocks = (rows + BLOCK - 1) // BLOCK if rows >= BLOCK else 0
+    readable = 0  # leading row blocks whose 16-element reads stay inside src
+    while readable < row_blocks and (src_first + (_block_start(rows, readable) + BLOCK - 1) * src_stride
+                                     + max(cols, BLOCK) <= src.size):
+        readable += 1
+    per_pass = max(1, 64 // (BLOCK * src.itemsize))
+    for first_block in range(0, readable, per_pass):
+        for cb in range((cols + BLOCK - 1) // BLOCK):
+            c = _block_start(cols, cb)
+            for rb in range(first_block, min(first_block + per_pass, readable)):
+                r = _block_start(rows, rb)
                 _transpose_block(src, src_first + r * src_stride + c, src_stride, dst,
                                  dst_first + c * dst_stride + r, dst_stride, min(cols, BLOCK))
-            done = r + BLOCK
+    done = _block_start(rows, readable - 1) + BLOCK if readable else 0  # rows [0, done) are copied
     for r in range(done, rows):
         for c in range(cols):
             dst[dst_first + c * dst_stride + r] = src[src_first + r * src_stride + c]

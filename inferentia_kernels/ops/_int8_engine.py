@@ -34,6 +34,7 @@ from ..kernels.int8_microkernel import (MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_pac
 from ..kernels import amx
 from ..kernels.amx import gemm_amx_tile
 from ..kernels.isa import select_path
+from ..kernels.transpose import transpose_copy
 from . import _tiles
 from ._scratch import aligned_empty, scratch_vector
 
@@ -220,7 +221,9 @@ class PackedB:
     """
 
     def __init__(self, backend, b: np.ndarray, scratch: str | None = None, positions: int = 1):
-        self.backend, self.b = backend, b
+        self.backend, self.source = backend, b
+        self.b = b if _rows_contiguous(b) else _buffer(None if scratch is None else scratch + " rows", b.size,
+                                                       b.dtype).reshape(b.shape)
         self.positions = positions
         self.dtype = b.dtype
         self.shape = b.shape
@@ -228,13 +231,14 @@ class PackedB:
         self.padded_cols = _round_up(self.cols, backend.cols)
         self.flip = np.uint8(0x80 if b.dtype == np.uint8 else 0)
         size = backend.b_size(self.padded_cols, self.depth)
-        self.packed = aligned_empty(size, backend.b_dtype) if scratch is None else scratch_vector(
-            scratch, size, backend.b_dtype)
+        self.packed = _buffer(scratch, size, backend.b_dtype)
         self.col_sums = np.empty(self.padded_cols, np.int32)
         self.packed_all = False  # True once every column is packed
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
         """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
+        if self.b is not self.source:  # the B packer reads rows: first make these columns row-major
+            _copy_columns(self.source, self.b, col_lo, min(col_hi, self.cols))
         pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.backend.b_block,
                       _round_up(self.depth, self.backend.k_multiple), self.packed, self.col_sums)
         return self
@@ -242,7 +246,31 @@ class PackedB:
     def pack_all(self) -> "PackedB":
         self.pack(0, self.padded_cols)
         self.packed_all = True
+        self.source = self.b = None  # packed for good: the operand (or its row-major copy) is not needed
         return self
+
+
+def _buffer(scratch: str | None, size: int, dtype) -> np.ndarray:
+    """An aligned vector: the calling thread's ``scratch`` slot, or owned when None."""
+    return aligned_empty(size, dtype) if scratch is None else scratch_vector(scratch, size, dtype)
+
+
+def _rows_contiguous(b: np.ndarray) -> bool:
+    return b.shape[0] <= 1 or b.shape[1] <= 1 or b.strides[1] == b.itemsize
+
+
+def _copy_columns(b: np.ndarray, rows: np.ndarray, col_lo: int, col_hi: int) -> None:
+    """``rows[:, col_lo:col_hi] = b[:, col_lo:col_hi]`` into a row-major copy of B [K, N]. When b's
+    columns are contiguous (a transposed view, e.g. a convolution's OIHW weights as
+    [C * kH * kW, O]) by blocked transposes, so that the B packer reads rows vectorised across
+    columns."""
+    depth, cols = b.shape
+    if col_hi <= col_lo:
+        return
+    if b.T.flags.c_contiguous:
+        transpose_copy(b.T.reshape(-1), col_lo * depth, depth, rows.reshape(-1), col_lo, cols, col_hi - col_lo, depth)
+    else:
+        np.copyto(rows[:, col_lo:col_hi], b[:, col_lo:col_hi])
 
 
 class _Product:
@@ -355,14 +383,19 @@ def _strip_width(backend: _Backend, depth: int, rows: int, cols: int) -> int:
     on the host as many as keep a strip's packed B within ``STRIP_BYTES`` (each strip reads all
     of A, so narrow strips multiply the traffic of A), and no more than a thread's share of the
     columns when A has fewer rows than B has columns: then every thread gets a strip and packs
-    its own part of B, rather than all threads waiting for B to be packed before rows are split."""
+    its own part of B, rather than all threads waiting for B to be packed before rows are split;
+    then, when there are several strips, narrowed so that they come in multiples of the threads."""
     if _tiles.on_a_device():
         return _round_up(_tiles.N_TILE, backend.cols)
     fitting = STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
     width = max(backend.cols, fitting // backend.cols * backend.cols)
     if rows < cols:
         width = min(width, _round_up(-(-cols // _tiles.THREADS), backend.cols))
-    return width
+    strips = -(-cols // width)
+    if strips == 1:
+        return width  # one strip: rows are split instead
+    strips = _round_up(strips, _tiles.THREADS)  # a balanced load
+    return max(backend.cols, _round_up(-(-cols // strips), backend.cols))
 
 
 def _block(tile: _tiles.Tile) -> tuple[slice, slice]:
