@@ -24,7 +24,7 @@ import tflite_fixedpoint as tfl
 from inferentia_kernels.errors import AccumulatorOverflowWarning, InferentiaKernelsError
 from inferentia_kernels.kernels import requantize as kreq
 from inferentia_kernels.numerics.fixed_point import quantize_multiplier
-from inferentia_kernels.ops import _tiles
+from inferentia_kernels.ops import _int8_engine, _tiles
 from inferentia_kernels.reference import matmul_integer as ref_mm
 from inferentia_kernels.reference import requantize as ref_rq
 from int8_cases import expected_activation_range, fill_array, info
@@ -399,6 +399,7 @@ def _split_inputs(ta, tb, m, k, n, seed):
 def test_results_do_not_depend_on_the_thread_split(monkeypatch, fresh_pool, threads, n_tile):
     monkeypatch.setattr(_tiles, "THREADS", threads)
     monkeypatch.setattr(_tiles, "N_TILE", n_tile)
+    monkeypatch.setattr(_int8_engine, "STRIP_BYTES", n_tile * 512)  # from one column block per strip up
     for index, ((m, k, n), (ta, tb)) in enumerate(zip(SPLIT_SHAPES, itertools.cycle(DTYPE_PAIRS))):
         a, b, zb = _split_inputs(ta, tb, m, k, n, index)
         za = info(ta)[1] - 3

@@ -379,14 +379,23 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
 
 
 def _strip_width(backend: _Backend, depth: int, rows: int, cols: int) -> int:
-    """Columns per strip, a multiple of the backend's column block: the chip's 128 on a device;
-    on the host as many as keep a strip's packed B within ``STRIP_BYTES`` (each strip reads all
+    """Columns per strip, a multiple of the backend's column block.
+
+    On the host, as many as keep a strip's packed B within ``STRIP_BYTES`` (each strip reads all
     of A, so narrow strips multiply the traffic of A), and no more than a thread's share of the
     columns when A has fewer rows than B has columns: then every thread gets a strip and packs
     its own part of B, rather than all threads waiting for B to be packed before rows are split;
-    then, when there are several strips, narrowed so that they come in multiples of the threads."""
-    if _tiles.on_a_device():
-        return _round_up(_tiles.N_TILE, backend.cols)
+    then, when there are several strips, narrowed so that they come in multiples of the threads.
+    On a device with more cores than host threads, an equal share of the columns for each core,
+    but at least the chip's 128-column tile (with fewer cores the host's plan already gives every
+    core tiles)."""
+    host = _strip_width_on_host(backend, depth, rows, cols)
+    if _tiles.workers() > _tiles.THREADS:
+        return _round_up(max(_tiles.N_TILE, min(-(-cols // _tiles.workers()), host)), backend.cols)
+    return host
+
+
+def _strip_width_on_host(backend: _Backend, depth: int, rows: int, cols: int) -> int:
     fitting = STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
     width = max(backend.cols, fitting // backend.cols * backend.cols)
     if rows < cols:
