@@ -4,8 +4,9 @@ A is given as a *row source*: a matrix (:class:`MatrixRows`), or anything that p
 demand, e.g. a convolution's patches, so that A is never materialised unpacked. One driver,
 :func:`gemm_int8_rows`, runs every product:
 
-* Column strips of the output are the tiles when there are enough of them: A is packed whole
-  first (by all threads) and each strip's thread packs its own columns of B.
+* Column strips of the output are the tiles when there are enough of them (see
+  ``_strip_width``): A is packed whole first (by all threads) and each strip's thread packs its
+  own columns of B.
 * Otherwise rows are split: B is packed first (by all threads), and each row tile's thread packs
   its own rows of A into its scratch; one tile per thread, or, when the packed A would exceed a
   memory bound, chunks of at most ``CHUNK_BYTES`` of packed rows.
@@ -13,9 +14,10 @@ demand, e.g. a convolution's patches, so that A is never materialised unpacked. 
 With fewer than 4 rows of a matrix (GEMV) nothing is packed: packing B would cost as much as the
 product.
 
-The packing layouts and the microkernel come from a backend: "portable" (int16 pairs,
-``vpmaddwd``/``vpdpwssd``, every host) or "vnni" (bytes, AVX-512 ``vpdpbusd``), chosen once by
-``kernels.isa.select_path``. Both produce the same raw sums and share the epilogue, so results
+The packing layouts and the microkernel come from a backend: "amx" (bytes, 1 KiB tiles,
+``tdpbusd``), "vnni" (bytes, ``vpdpbusd`` at 512 bits with AVX-512 VNNI or 256 bits with
+AVX-VNNI) or "portable" (int16 pairs, ``vpmaddwd``/``vpdpwssd``, every host), chosen once by
+``kernels.isa.select_path``. All produce the same raw sums and share the epilogue, so results
 are identical.
 """
 
@@ -46,7 +48,8 @@ __all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "con
 #: batch-8 ResNet 3x3 layers a third slower.
 CHUNK_BYTES = 1024 * 1024
 #: Bytes of packed B per column strip on the host: about half of a core's L2, so that a strip's
-#: B stays there while A streams past (2048^3: 1.4 -> 1.8 TOPS with strips of 512 instead of 128).
+#: B stays there while A streams past (2048^3 on AMX: 1.4 -> 1.8-2.1 TOPS with strips of 512
+#: instead of 128).
 STRIP_BYTES = 1024 * 1024
 #: Products with fewer rows skip packing (GEMV).
 FEW_ROWS = 4
@@ -216,8 +219,11 @@ class PackedB:
     (``kernels.int8_microkernel.pack_b_groups``).
 
     Packed lazily by column ranges (each column strip's thread packs its own) or all at once.
-    The buffer is the calling thread's scratch when ``scratch`` names a slot (B packed for one
-    call), else owned (weights packed once).
+    The packer reads rows of B: a B whose columns are contiguous (a transposed view, e.g. OIHW
+    convolution weights) is first copied row-major, each range by its packer, into a second
+    buffer. The buffers are the calling thread's scratch when ``scratch`` names a slot (slots
+    ``scratch`` and ``scratch + " rows"``: B packed for one call), else owned (weights packed
+    once; the row-major copy is dropped once all is packed).
     """
 
     def __init__(self, backend, b: np.ndarray, scratch: str | None = None, positions: int = 1):
@@ -385,7 +391,8 @@ def _strip_width(backend: _Backend, depth: int, rows: int, cols: int) -> int:
     of A, so narrow strips multiply the traffic of A), and no more than a thread's share of the
     columns when A has fewer rows than B has columns: then every thread gets a strip and packs
     its own part of B, rather than all threads waiting for B to be packed before rows are split;
-    then, when there are several strips, narrowed so that they come in multiples of the threads.
+    then, when there are several strips, the fewest strips of near-equal width whose count is a
+    multiple of the threads, where one exists (a balanced load).
     On a device with more cores than host threads, an equal share of the columns for each core,
     but at least the chip's 128-column tile (with fewer cores the host's plan already gives every
     core tiles)."""
@@ -400,11 +407,15 @@ def _strip_width_on_host(backend: _Backend, depth: int, rows: int, cols: int) ->
     width = max(backend.cols, fitting // backend.cols * backend.cols)
     if rows < cols:
         width = min(width, _round_up(-(-cols // _tiles.THREADS), backend.cols))
-    strips = -(-cols // width)
-    if strips == 1:
+    blocks, most = -(-cols // backend.cols), width // backend.cols
+    if blocks <= most:
         return width  # one strip: rows are split instead
-    strips = _round_up(strips, _tiles.THREADS)  # a balanced load
-    return max(backend.cols, _round_up(-(-cols // strips), backend.cols))
+    # the fewest strips, in multiples of the threads, that cut the column blocks evenly
+    for strips in range(_round_up(-(-blocks // most), _tiles.THREADS), blocks + 1, _tiles.THREADS):
+        per_strip = -(-blocks // strips)
+        if -(-blocks // per_strip) % _tiles.THREADS == 0:
+            return per_strip * backend.cols
+    return width
 
 
 def _block(tile: _tiles.Tile) -> tuple[slice, slice]:
