@@ -39,9 +39,19 @@ def _bands(height, width, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, 
 
 
 @kernel(inline="always")
-def _load_plane(x, n, c, pad_top, pad_left, padded_w, zero, padded):
-    """``padded`` = channel c of image n minus ``zero``, at (pad_top, pad_left) of a plane of width
-    ``padded_w``, zeros elsewhere."""
+def _plane_source(plane, out_channels, channels):
+    """(n, o, n * C + c) for output plane ``plane = n * O + o``, whose input channel is
+    c = o // (O / C)."""
+    n, o = divmod(plane, out_channels)
+    return n, o, n * channels + o // (out_channels // channels)
+
+
+@kernel(inline="always")
+def _load_plane(x, source, pad_top, pad_left, padded_w, zero, padded):
+    """``padded`` = input plane ``source`` (flat n * C + c) minus ``zero``, at (pad_top, pad_left)
+    of a plane of width ``padded_w``, zeros elsewhere. Called only when the plane changes: numba
+    passes each array argument of an inlined function with atomic reference-count updates."""
+    n, c = divmod(source, x.shape[1])
     padded[:] = 0
     for y in range(x.shape[2]):
         row = x[n, c, y]
@@ -58,18 +68,16 @@ def depthwise_i8_planes(x, w, x_zero_point, w_zero_points, stride_h, stride_w, p
     stored (mode 0) or requantized."""
     out_channels, kernel_h, kernel_w = w.shape[0], w.shape[2], w.shape[3]
     out_h, out_w = out.shape[2], out.shape[3]
-    multiplier = out_channels // x.shape[1]
     padded_h, padded_w, unit, pitch, band = _bands(x.shape[2], x.shape[3], out_h, out_w, kernel_h, kernel_w, stride_h,
                                                    stride_w, dil_h, dil_w, pad_top, pad_left)
     padded = np.empty(padded_h * padded_w, np.int32)
     acc = np.empty(band * pitch, np.int32)
-    loaded = -1  # the (image, channel) in ``padded``
+    loaded = -1  # the input plane in ``padded``
     for plane in range(plane_lo, plane_hi):
-        n, o = divmod(plane, out_channels)
-        c = o // multiplier
-        if n * x.shape[1] + c != loaded:
-            loaded = n * x.shape[1] + c
-            _load_plane(x, n, c, pad_top, pad_left, padded_w, x_zero_point, padded)
+        n, o, source = _plane_source(plane, out_channels, x.shape[1])
+        if source != loaded:
+            loaded = source
+            _load_plane(x, source, pad_top, pad_left, padded_w, x_zero_point, padded)
         b = bias[o]
         for oh0 in range(0, out_h, band):
             rows = min(band, out_h - oh0)
@@ -115,20 +123,18 @@ def depthwise_f32_planes(x, w, k_tile, stride_h, stride_w, pad_top, pad_left, di
     ``k_tile`` taps. A padded pixel is +0.0 in the padded plane and still multiplies its tap."""
     out_channels, kernel_h, kernel_w = w.shape[0], w.shape[2], w.shape[3]
     out_h, out_w = out.shape[2], out.shape[3]
-    multiplier = out_channels // x.shape[1]
     padded_h, padded_w, unit, pitch, band = _bands(x.shape[2], x.shape[3], out_h, out_w, kernel_h, kernel_w, stride_h,
                                                    stride_w, dil_h, dil_w, pad_top, pad_left)
     padded = np.empty(padded_h * padded_w, np.float32)
     partial = np.empty(band * pitch, np.float32)
     psum = np.empty(band * pitch, np.float32)
     zero = np.float32(0.0)
-    loaded = -1  # the (image, channel) in ``padded``
+    loaded = -1  # the input plane in ``padded``
     for plane in range(plane_lo, plane_hi):
-        n, o = divmod(plane, out_channels)
-        c = o // multiplier
-        if n * x.shape[1] + c != loaded:
-            loaded = n * x.shape[1] + c
-            _load_plane(x, n, c, pad_top, pad_left, padded_w, zero, padded)
+        n, o, source = _plane_source(plane, out_channels, x.shape[1])
+        if source != loaded:
+            loaded = source
+            _load_plane(x, source, pad_top, pad_left, padded_w, zero, padded)
         b = bias[o]
         for oh0 in range(0, out_h, band):
             rows = min(band, out_h - oh0)

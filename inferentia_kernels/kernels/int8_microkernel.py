@@ -212,6 +212,12 @@ def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
         _scatter_row(row_words, i, groups, block, group * packed.itemsize // 4, words)
 
 
+@kernel(inline="always")
+def _b_row(k, inner, positions):
+    """The row of B that packed k comes from: k = s * inner + c reads row c * positions + s."""
+    return (k % inner) * positions + k // inner
+
+
 @kernel
 def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, packed, col_sums):
     """Columns [col_lo, col_hi) of packed B from B [K, N] into ``packed`` (flat, C-contiguous int8
@@ -219,10 +225,10 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
     group, ``columns`` per block, K padded with zeros to ``padded_depth`` (a multiple of G); and
     ``col_sums`` (int32 sums of the packed columns). With ``positions`` = P > 1 the K axis is
     transposed as [K / P, P] -> [P, K / P]: packed k = s * (K / P) + c holds row c * P + s of ``b``
-    (a convolution's weights, rows
-    (channel, kernel position), packed as (kernel position, channel)); P = 1 keeps the order.
-    ``col_lo`` and ``col_hi`` are multiples of ``columns``; columns from N on (padding) are zeros. Every
-    value of these columns is written, so ``packed`` may start uninitialised.
+    (a convolution's weights, rows (channel, kernel position), packed as (kernel position,
+    channel)); P = 1 keeps the order. ``col_lo`` and ``col_hi`` are multiples of ``columns``;
+    columns from N on (padding) are zeros. Every value of these columns is written, so ``packed``
+    may start uninitialised.
 
     Each column's group is one 32-bit word of the packed run, assembled by shifting every value
     into its place. Each row of B is read once, for all column blocks (a loop vectorised over
@@ -247,12 +253,12 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
     full_groups = depth // group
     for g in range(full_groups):
         k = group * g
-        row0 = b[(k % inner) * positions + k // inner, col_lo:valid_hi]
-        row1 = b[((k + 1) % inner) * positions + (k + 1) // inner, col_lo:valid_hi]
+        row0 = b[_b_row(k, inner, positions), col_lo:valid_hi]
+        row1 = b[_b_row(k + 1, inner, positions), col_lo:valid_hi]
         row2, row3 = row0, row1  # used when a group is 4 bytes
         if group == 4:
-            row2 = b[((k + 2) % inner) * positions + (k + 2) // inner, col_lo:valid_hi]
-            row3 = b[((k + 3) % inner) * positions + (k + 3) // inner, col_lo:valid_hi]
+            row2 = b[_b_row(k + 2, inner, positions), col_lo:valid_hi]
+            row3 = b[_b_row(k + 3, inner, positions), col_lo:valid_hi]
         for j0 in range(col_lo, valid_hi, columns):
             offset = np.uint64(j0 - col_lo)
             first = np.uint64((j0 // columns) * groups * columns + g * columns)
@@ -276,7 +282,7 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
         g = full_groups
         for t in range(depth - group * g):
             k = group * g + t
-            row = b[(k % inner) * positions + k // inner, col_lo:valid_hi]
+            row = b[_b_row(k, inner, positions), col_lo:valid_hi]
             shift = np.uint32(bits * t)
             for j0 in range(col_lo, valid_hi, columns):
                 offset = np.uint64(j0 - col_lo)

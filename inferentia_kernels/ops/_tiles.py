@@ -3,9 +3,8 @@
 Tiles are column strips of ``N_TILE`` columns (the PE array's 128 output columns), all rows;
 an engine may ask for wider strips on the host, where the width that keeps a strip's operand
 in cache matters more; when there are fewer strips than workers (GEMV-like shapes) rows are
-split instead. Results
-never depend on the split: integer sums are exact, and the float kernels add every output's
-products in a fixed order whatever tile it lands in.
+split instead. Results never depend on the split: integer sums are exact, and the float kernels
+add every output's products in a fixed order whatever tile it lands in.
 
 Inside ``on_device(op, device)`` the workers are the device's simulated cores: the plan aims at
 one tile per core at least, every tile belongs to exactly one core (contiguous runs of tiles per
@@ -218,9 +217,10 @@ def owned_runs(tiles: list[Tile], device: Device | None) -> list[list[Tile]]:
 
     On the host, one task per tile: the threads take them in order as they come free, so a pool
     thread that wakes late (a wake-up can take half a millisecond) takes fewer. On a device of
-    ``cores`` cores, tasks are contiguous runs (neighbouring tiles share cache lines): core c owns tiles ``[c * n // cores, (c + 1) * n // cores)`` of
-    the ``n`` tiles; each task holds tiles of one core only. A core's run is split further when there are fewer cores than
-    host threads, so that a device of one core still uses the whole host.
+    ``cores`` cores, tasks are contiguous runs (neighbouring tiles share cache lines): core c owns
+    tiles ``[c * n // cores, (c + 1) * n // cores)`` of the ``n`` tiles; each task holds tiles of
+    one core only. A core's run is split further when there are fewer cores than host threads,
+    so that a device of one core still uses the whole host.
     """
     if device is None:
         return [[tile] for tile in tiles]

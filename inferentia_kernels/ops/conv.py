@@ -190,14 +190,6 @@ def _output_rows(geo: Geometry, channels: slice):
     return index
 
 
-def _group_weights(w, geo: Geometry, group: int):
-    """Weights of one group as the GEMM's B [K, O/groups] (a view, or its prepacked operand)."""
-    if isinstance(w, Prepacked):
-        return w.matrices(groups=geo.groups)[group]
-    per_group = w.shape[0] // geo.groups
-    return w[group * per_group : (group + 1) * per_group].reshape(per_group, geo.depth).T
-
-
 class _PatchRows:
     """The patch rows of one group of an integer convolution (a row source of the INT8 engine):
     row ``p`` is output pixel ``(n, oh, ow)``, k = (i * kW + j) * C/groups + c. Integer sums do not
@@ -362,10 +354,11 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, precis
         _tiles.run_tiles(run, _plane_ranges(out), out=out, region=_plane_region(out))
         return out
     pixels_by_channel = out.reshape(geo.batch, out_channels, geo.pixels).transpose(0, 2, 1)  # a view
+    weights = conv_weight_matrices(w32, geo.groups)
     for g in range(geo.groups):
         cols = slice(g * per_group, (g + 1) * per_group)
         gemm_float_row_chunks(_patch_filler(x32, geo, g, np.float32(0)), pixels_by_channel,
-                              _output_rows(geo, cols), geo.batch * geo.pixels, geo.pixels, _group_weights(w32, geo, g),
+                              _output_rows(geo, cols), geo.batch * geo.pixels, geo.pixels, weights[g],
                               bias32[cols], low, high, exact)
     return out
 
