@@ -60,7 +60,7 @@ def test_several_column_strips_on_every_path(path, prepacked):
     rng = np.random.default_rng(41)
     a, b = random_int8(rng, np.uint8, (40, 4100)), random_int8(rng, np.int8, (4100, 600))
     assert 40 * 4100 * 600 >= _int8_engine.PARALLEL_MACS
-    assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100, 40, 600)
+    assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100, 600, own_b=False)
     zb = random_int8(rng, np.int8, (600,))
     got = ik.ops.matmul_integer(a, ik.ops.prepack(b) if prepacked else b, 7, zb)
     np.testing.assert_array_equal(got, ref_matmul_integer(a, b, 7, zb))
@@ -95,6 +95,57 @@ def test_conv_integer_on_every_path(path):
     x, w = random_int8(rng, np.uint8, (2, 6, 9, 8)), random_int8(rng, np.int8, (70, 3, 3, 2))
     got = ik.ops.conv_integer(x, w, 17, 3, stride=(2, 1), padding=(1, 0, 2, 1), groups=2)
     np.testing.assert_array_equal(got, ref_conv.conv_integer(x, w, 17, 3, (2, 1), (1, 0, 2, 1), (1, 1), 2))
+
+
+# (M, K, N): one row block; a tail of rows after the blocks; column strips (A packed by each
+# strip); rows split into two tiles, the second with a tail; K not a multiple of 64.
+AMX_ROW_BLOCK_SHAPES = [(32, 64, 32), (95, 128, 70), (100, 2048, 1100), (300, 1024, 256), (70, 100, 40)]
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("shape", AMX_ROW_BLOCK_SHAPES, ids=str)
+@pytest.mark.parametrize("a_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
+@pytest.mark.parametrize("b_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
+def test_amx_packs_row_blocks_of_a_matrix_in_the_tile_kernel(monkeypatch, shape, a_dtype, b_dtype):
+    """The AMX tile kernel packs a matrix A one row block at a time (int8 A as it is, through
+    ``tdpbssd``). Results are the reference's with and without B zero points (A's row sums are
+    computed only when one is non-zero or B is uint8), B fresh or prepacked, and for a strided
+    view of A."""
+    backend = _int8_engine._BACKENDS["amx"]
+    monkeypatch.setattr(_int8_engine, "_active", backend)
+    m, k, n = shape
+    rng = np.random.default_rng(m * k + n)
+    wide = random_int8(rng, a_dtype, (m, k + 64))
+    a, b = np.ascontiguousarray(wide[:, :k]), random_int8(rng, b_dtype, (k, n))
+    assert backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", False, True).matrix is not None
+    za = int(random_int8(rng, a_dtype, ()))
+    for zb in (np.zeros(n, b_dtype), random_int8(rng, b_dtype, (n,))):
+        expected = ref_matmul_integer(a, b, za, zb)
+        np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, za, zb), expected)
+        np.testing.assert_array_equal(ik.ops.matmul_integer(a, ik.ops.prepack(b), za, zb), expected)
+        np.testing.assert_array_equal(ik.ops.matmul_integer(wide[:, :k], b, za, zb), expected)
+
+
+def test_a_tile_writes_its_block_and_nothing_else(path):
+    """A tile of nine column blocks that starts at the third block, its rows ending inside the
+    last row block: its block of the output is the reference's and every other value keeps its
+    sentinel, which tiles running side by side rely on."""
+    backend = _int8_engine._BACKENDS[path]
+    rng = np.random.default_rng(19)
+    m, k, n = 70, 300, 1000
+    a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
+    zb = random_int8(rng, np.int8, (n,))
+    product = _int8_engine._Product(_int8_engine.PackedB(backend, b).pack_all(), a.dtype, 3, zb.astype(np.int32),
+                                    _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
+    rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False, row_sums_needed=True)
+    col_lo, col_hi = 2 * backend.cols, 11 * backend.cols
+    assert col_hi <= n
+    sentinel = np.int32(-123456789)
+    out = np.full((m, n), sentinel, np.int32)
+    product.tile(rows, m, 0, -(-m // backend.rows) * backend.rows, col_lo, col_hi, out)
+    np.testing.assert_array_equal(out[:, col_lo:col_hi], ref_matmul_integer(a, b, 3, zb)[:, col_lo:col_hi])
+    out[:, col_lo:col_hi] = sentinel
+    assert (out == sentinel).all()
 
 
 @pytest.mark.parametrize("shape", [(7, 9, 65), (13, 257, 200)], ids=str)
@@ -269,7 +320,8 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
         from inferentia_kernels.kernels import amx
         zeros = np.zeros(32, np.int32)
         try:
-            amx.gemm_amx_tile(np.zeros(2048, np.uint8), np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
+            amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), np.zeros(2048, np.uint8), np.zeros(2048, np.int8), 64,
+                              amx.tile_config(), zeros, zeros,
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
                               np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, np.zeros((32, 32), np.int32),
                               np.zeros((32, 32), np.int32))

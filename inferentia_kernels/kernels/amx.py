@@ -1,16 +1,20 @@
-"""INT8 GEMM on AMX: a ``tdpbusd`` microkernel in LLVM IR, tile configuration and the Linux
-permission request.
+"""INT8 GEMM on AMX: a ``tdpbusd``/``tdpbssd`` microkernel in LLVM IR, tile configuration and the
+Linux permission request.
 
 AMX has eight tile registers of up to 16 rows x 64 bytes. ``tdpbusd C, A, B`` adds to each int32
 of C (16 x 16) the products of 64 unsigned bytes of a row of A (a 16 x 64-byte tile) and 64 signed
-bytes of a column of B (a tile of 16 rows of 4 k x 16 columns, the VNNI layout). The microkernel
-computes an ``MR x NR`` (32 x 32) block: per K block of 64 it loads two A tiles and two B tiles and
-issues four ``tdpbusd`` into four C tiles, which stay in tile registers for the whole K.
+bytes of a column of B (a tile of 16 rows of 4 k x 16 columns, the VNNI layout); ``tdpbssd`` does
+the same for signed A. The microkernel computes an ``MR x NR`` (32 x 32) block: per K block of 64
+it loads two A tiles and two B tiles and issues four dot products into four C tiles, which stay
+in tile registers for the whole K.
 
 Packed layouts (K padded with zeros to a multiple of 64, rows and columns to whole tiles):
 
-* A: ``[row block of 16][K block of 64][16 rows][64 bytes]``: every A tile is 1 KiB, contiguous
-  (``pack_a_groups`` with groups of 64 and blocks of 16 rows); uint8 (int8 A stored as ``a ^ 0x80``);
+* A: ``[row block of 16][K block of 64][16 rows][64 bytes]``: every A tile is 1 KiB, contiguous;
+  uint8 or int8 as given (no offset). A matrix is packed one row block of MR rows at a time by
+  the tile kernel itself, into a buffer that stays in cache while the block's column blocks
+  use it; other row sources arrive packed (``pack_a_groups`` with groups of 64 and blocks of 16
+  rows). Tile loads of A in place, 16 rows a row length apart, measured a third slower;
 * B: ``[column block of 16][quad][16 columns][4 bytes]``: every B tile is 1 KiB, contiguous
   (``pack_b_groups`` with blocks of 16 columns); int8 (uint8 B stored as ``b ^ 0x80``).
 
@@ -109,15 +113,20 @@ def _release(typingctx):
     return types.void(), codegen
 
 
+#: The tile dot product for each A dtype (B is always signed).
+_DOT = {types.uint8: "llvm.x86.tdpbusd", types.int8: "llvm.x86.tdpbssd"}
+
+
 @intrinsic
 def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset,
                  sums_stride):
     """One MR x NR block: ``sums[sums_offset:]`` (int32, rows ``sums_stride`` apart) = the sums over ``k_blocks``
     K blocks of the A tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes``
     (lower 16 rows) times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset +
-    block_bytes`` (right 16 columns); K block ``kb`` of each is 1 KiB at ``kb * 1024``."""
+    block_bytes`` (right 16 columns); K block ``kb`` of each is 1 KiB at ``kb * 1024``. uint8 A
+    multiplies with ``tdpbusd``, int8 A with ``tdpbssd``; B is int8."""
     _require_amx()
-    if not (getattr(a_packed, "dtype", None) == types.uint8 and getattr(b_packed, "dtype", None) == types.int8):
+    if getattr(a_packed, "dtype", None) not in _DOT or getattr(b_packed, "dtype", None) != types.int8:
         return None
     if not (isinstance(sums, types.Array) and sums.dtype == types.int32 and sums.layout == "C"):
         return None
@@ -134,7 +143,7 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         zero = _declare(builder, "llvm.x86.tilezero", i8)
         load = _declare(builder, "llvm.x86.tileloadd64", i8, byte_ptr, i64)
         store = _declare(builder, "llvm.x86.tilestored64", i8, byte_ptr, i64)
-        dot = _declare(builder, "llvm.x86.tdpbusd", i8, i8, i8)
+        dot = _declare(builder, _DOT[signature.args[0].dtype], i8, i8, i8)
         tile = [ir.Constant(i8, t) for t in range(8)]  # C: 0-3 (row r, column c at 2r + c); A: 4, 5; B: 6, 7
         row_stride = ir.Constant(i64, K_BLOCK)
         for c_tile in tile[:4]:
@@ -172,26 +181,77 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
             codegen)
 
 
+@intrinsic
+def _move_k_block(typingctx, dst, dst_offset, src, src_offset):
+    """Copy the 64 bytes at byte ``src_offset`` of ``src``'s data to byte ``dst_offset`` of
+    ``dst``'s: one vector load and store (a loop of 64 bytes would stay scalar, as LLVM cannot
+    rule out that the arrays overlap)."""
+    if not all(isinstance(x, types.Array) and x.dtype in _DOT for x in (dst, src)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        byte_ptr = ir.IntType(8).as_pointer()
+        piece = ir.VectorType(ir.IntType(8), K_BLOCK).as_pointer()
+        to, at = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3))
+        dst_base = builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr)
+        src_base = builder.bitcast(array_data(context, builder, signature.args[2], args[2]), byte_ptr)
+        value = builder.load(builder.bitcast(builder.gep(src_base, [at]), piece), align=1)
+        builder.store(value, builder.bitcast(builder.gep(dst_base, [to]), piece), align=1)
+        return context.get_dummy_value()
+
+    return types.void(dst, dst_offset, src, src_offset), codegen
+
+
+@kernel(inline="always")
+def _pack_row_block(a, i, k_blocks, block):
+    """Rows i .. i + MR of a [M, K] (bytes of each row contiguous) into ``block`` (flat, a's
+    dtype) as one packed row block of A: zeros past row M and past K."""
+    rows, depth = a.shape
+    full = depth // K_BLOCK
+    for r in range(MR):
+        first = (r // TILE) * k_blocks * _TILE_BYTES + (r % TILE) * K_BLOCK
+        if i + r < rows:
+            row_start = (i + r) * a.strides[0]
+            for kb in range(full):
+                _move_k_block(block, first + kb * _TILE_BYTES, a, row_start + kb * K_BLOCK)
+            if full < k_blocks:
+                to = first + full * _TILE_BYTES
+                for c in range(K_BLOCK):
+                    k = full * K_BLOCK + c
+                    block[to + c] = a[i + r, k] if k < depth else 0
+        else:
+            for kb in range(k_blocks):
+                to = first + kb * _TILE_BYTES
+                block[to:to + K_BLOCK] = 0
+
+
 @kernel
-def gemm_amx_tile(a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
+def gemm_amx_tile(a, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
                   multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows, cols, row_lo, row_hi,
                   col_lo, col_hi, sums, out):
-    """out[row_lo:row_hi, col_lo:col_hi] from AMX-packed A and B; ``row_lo``/``col_lo`` are
-    multiples of MR/NR. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling thread;
-    ``config`` is ``tile_config()``. For each row block (its A tiles, all of K, stay in L1) every
-    column block of the tile adds its whole K in tile registers; then the epilogue finishes the
-    row block's outputs."""
+    """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
+    multiples of MR/NR. A is either the matrix ``a`` [rows, K] (uint8 or int8, the bytes of each
+    row contiguous), whose row blocks are packed here, one at a time, into ``a_packed`` (scratch
+    of ``2 * TILE * K`` rounded up to whole K blocks); or, when ``a`` has no rows, all of A packed
+    in ``a_packed``. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling thread;
+    ``config`` is ``tile_config()``. For each row block every column block of the tile adds its
+    whole K in tile registers; then the epilogue finishes the row block's outputs."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
+    packs_rows = a.shape[0] > 0
     width = col_hi - col_lo
     valid = min(col_hi, cols) - col_lo
     terms = np.empty(width, np.int32)
     column_terms(terms, col_lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
     _configure(config)
     for i in range(row_lo, row_hi, MR):
+        a_offset = (i // TILE) * block_bytes
+        if packs_rows:
+            _pack_row_block(a, i, k_blocks, a_packed)
+            a_offset = 0
         for j in range(col_lo, col_hi, NR):
-            _microkernel(a_packed, (i // TILE) * block_bytes, b_packed, (j // TILE) * block_bytes, block_bytes,
-                         k_blocks, sums, j - col_lo, width)
+            _microkernel(a_packed, a_offset, b_packed, (j // TILE) * block_bytes, block_bytes, k_blocks, sums,
+                         j - col_lo, width)
         finish_block(sums, i, min(i + MR, rows), col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
                      quantized_multipliers, shifts, y_zero_point, low, high, out)
     _release()

@@ -19,7 +19,7 @@ import numpy as np
 from .jit import kernel
 from .requantize import FLOAT, requantize_float, requantize_value
 
-__all__ = ["STORE_INT32", "gemm_rows_tile"]
+__all__ = ["STORE_INT32", "gemm_rows_tile", "sum_rows"]
 
 #: Epilogue modes: store the int32 accumulator, or requantize it.
 STORE_INT32 = 0
@@ -71,6 +71,19 @@ def finish_block(raw, row_lo, row_hi, col_lo, width, row_sums, terms, b_zero_poi
                 out[i, j] = requantize_value(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum), mode,
                                              np.float32(0), quantized_multipliers[j], shifts[j], y_zero_point, low,
                                              high)
+
+
+@kernel
+def sum_rows(a, row_sums):
+    """``row_sums[i]`` = the sum of row i of a [M, K] (int8 or uint8, rows contiguous) in wrapping
+    int32, for i < M."""
+    rows, depth = a.shape
+    for i in range(rows):
+        row = a[i]
+        total = np.int32(0)
+        for k in range(depth):
+            total = np.int32(total + np.int32(row[np.uint64(k)]))
+        row_sums[i] = total
 
 
 @kernel

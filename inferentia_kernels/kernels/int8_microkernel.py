@@ -183,10 +183,10 @@ def _scatter_row(row_words, i, groups, block, group_words, words):
 
 @kernel
 def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
-    """Rows [row_lo, row_hi) of packed A from A [M, K] into ``packed`` (flat, C-contiguous uint8 or
-    int16) in the layout ``[row block][group][block][group]``: ``group`` consecutive k of a row
+    """Rows [row_lo, row_hi) of packed A from A [M, K] into ``packed`` (flat, C-contiguous uint8,
+    int8 or int16; each value ``a ^ flip``, its bytes as they are) in the layout ``[row block][group][block][group]``: ``group`` consecutive k of a row
     (a whole number of 32-bit words) side by side, ``block`` rows per block; and ``row_sums``
-    (int32 sums of the packed rows). ``row_lo`` is a multiple of ``block``; rows from M on
+    (int32 sums of the packed rows, read as ``packed``'s dtype). ``row_lo`` is a multiple of ``block``; rows from M on
     (padding) are zeros. Every value of these rows is written, so ``packed`` may start
     uninitialised.
 
@@ -203,9 +203,8 @@ def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
             source = a[i]
             for k in range(depth):
                 at = np.uint64(k)
-                value = np.uint8(np.uint8(source[at]) ^ flip)
-                row[at] = value
-                total = np.int32(total + np.int32(value))
+                row[at] = np.uint8(np.uint8(source[at]) ^ flip)
+                total = np.int32(total + np.int32(row[at]))  # as packed: signed for int8
         else:
             row[:] = 0
         row_sums[i] = total
@@ -328,9 +327,9 @@ def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_
                     # Unsigned offsets: numba then skips its negative-index test and the copy vectorises.
                     run = np.uint64(((n * padded_h + y) * padded_w + x) * all_channels + c_lo)
                     for c in range(channels):
-                        value = np.uint8(np.uint8(flat[run + np.uint64(c)]) ^ flip)
-                        row[k + np.uint64(c)] = value
-                        total = np.int32(total + np.int32(value))
+                        at = k + np.uint64(c)
+                        row[at] = np.uint8(np.uint8(flat[run + np.uint64(c)]) ^ flip)
+                        total = np.int32(total + np.int32(row[at]))  # as packed: signed for int8
                     k += np.uint64(channels)
         else:
             row[:] = 0

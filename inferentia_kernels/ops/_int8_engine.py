@@ -5,8 +5,8 @@ demand, e.g. a convolution's patches, so that A is never materialised unpacked. 
 :func:`gemm_int8_rows`, runs every product:
 
 * Column strips of the output are the tiles when there are enough of them (see
-  ``_strip_width``): A is packed whole first (by all threads) and each strip's thread packs its
-  own columns of B.
+  ``_strip_width``): A is packed whole first (by all threads; the AMX kernel packs a matrix's
+  row blocks itself, so there it is not) and each strip's thread packs its own columns of B.
 * Otherwise rows are split: B is packed first (by all threads), and each row tile's thread packs
   its own rows of A into its scratch; one tile per thread, or, when the packed A would exceed a
   memory bound, chunks of at most ``CHUNK_BYTES`` of packed rows.
@@ -15,7 +15,7 @@ With fewer than 4 rows of a matrix (GEMV) nothing is packed: packing B would cos
 product.
 
 The packing layouts and the microkernel come from a backend: "amx" (bytes, 1 KiB tiles,
-``tdpbusd``), "vnni" (bytes, ``vpdpbusd`` at 512 bits with AVX-512 VNNI or 256 bits with
+``tdpbusd`` or ``tdpbssd``), "vnni" (bytes, ``vpdpbusd`` at 512 bits with AVX-512 VNNI or 256 bits with
 AVX-VNNI) or "portable" (int16 pairs, ``vpmaddwd``/``vpdpwssd``, every host), chosen once by
 ``kernels.isa.select_path``. All produce the same raw sums and share the epilogue, so results
 are identical.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.gemm_int8 import STORE_INT32, gemm_rows_tile
+from ..kernels.gemm_int8 import STORE_INT32, gemm_rows_tile, sum_rows
 from ..kernels.int8_microkernel import (MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_packed_tile, group_size, pack_a_groups,
                                         pack_b_groups)
 from ..kernels import amx
@@ -123,6 +123,17 @@ class MatrixRows:
         pack_a_groups(self.a[first:], flip, row_lo, row_hi, group, block, packed, row_sums)
 
 
+@dataclass(frozen=True)
+class RowsOfA:
+    """Rows of A for a backend's tile kernel: ``row_sums`` (int32, one per row, padding rows
+    included) and either ``packed`` (the backend's layout) or, for a kernel that packs row blocks
+    itself (AMX), the ``matrix`` [rows, K]."""
+
+    row_sums: np.ndarray
+    packed: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+
+
 class _Backend:
     """One of the packed INT8 kernels: its packed dtypes and layouts, and how to pack operands for it
     and run tiles with it (``kernels/int8_microkernel.py``: "vnni", "portable")."""
@@ -146,47 +157,98 @@ class _Backend:
         """Values of packed B for ``cols`` columns (a multiple of ``self.cols``)."""
         return cols * _round_up(depth, self.k_multiple)
 
-    def pack_a(self, source: RowSource, flip: np.uint8, first: int, count: int, slot: str,
-               parallel: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Rows first .. first + count of ``source`` packed into the calling thread's scratch
-        ``slot``, and their row sums; rows padded to a multiple of ``self.rows``. With ``parallel``
-        (never from inside a tile), the host threads pack row pieces of a large A."""
+    def a_offset(self, dtype: np.dtype) -> int:
+        """What packing adds to every value of an A of ``dtype`` (int8 A is stored as
+        ``a ^ 0x80 = a + 128`` for the kernels that multiply unsigned bytes); the zero point
+        absorbs it."""
+        return 128 if dtype == np.int8 else 0
+
+    def packed_a_dtype(self, dtype: np.dtype) -> np.dtype:
+        """The dtype of packed A for an A of ``dtype``."""
+        return self.a_dtype
+
+    def packs_rows_in_tiles(self, source: RowSource) -> bool:
+        """Whether the tile kernel packs ``source``'s rows itself (no packing pass over A)."""
+        return False
+
+    def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool,
+                  row_sums_needed: bool) -> RowsOfA:
+        """Rows first .. first + count of ``source`` for the tile kernel: packed into the calling
+        thread's scratch ``slot``, rows padded to a multiple of ``self.rows``, with their row sums
+        (which the packers compute anyway, ``row_sums_needed`` or not). With ``parallel`` (never
+        from inside a tile), the host threads pack row pieces of a large A."""
         padded_rows = _round_up(count, self.rows)
-        packed = scratch_vector(slot, self.a_size(padded_rows, source.depth), self.a_dtype)
+        packed = scratch_vector(slot, self.a_size(padded_rows, source.depth), self.packed_a_dtype(source.dtype))
         row_sums = np.empty(padded_rows, np.int32)
+        flip = np.uint8(self.a_offset(source.dtype))
         if not parallel or count * source.depth < PARALLEL_PACK_VALUES:
             source.pack(flip, first, 0, padded_rows, self.group, self.a_block, packed, row_sums)
-            return packed, row_sums
-        step = _round_up(-(-padded_rows // _tiles.THREADS), self.rows)
-        _tiles.run_on_host(
-            lambda piece: source.pack(flip, first, piece[0], piece[1], self.group, self.a_block, packed, row_sums),
-            [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
-        return packed, row_sums
+        else:
+            step = _round_up(-(-padded_rows // _tiles.THREADS), self.rows)
+            _tiles.run_on_host(
+                lambda piece: source.pack(flip, first, piece[0], piece[1], self.group, self.a_block, packed, row_sums),
+                [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
+        return RowsOfA(row_sums, packed=packed)
 
     def sums(self, rows: int) -> np.ndarray:
         """The calling thread's int32 [rows, cols] buffer of a tile's raw sums."""
         return scratch_vector("int8 sums", rows * self.cols, np.int32).reshape(-1, self.cols)
 
-    def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        gemm_packed_tile(a_packed, product.packed, product.depth, K_TILE, row_sums, *product.kernel_arguments(),
+    def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+        """Output block [row_lo, row_hi) x [col_lo, col_hi) (rows of ``a``) into ``out``."""
+        gemm_packed_tile(a.packed, product.packed, product.depth, K_TILE, a.row_sums, *product.kernel_arguments(),
                          rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
 
 
 class _AmxBackend(_Backend):
-    """The AMX kernel (``kernels/amx.py``): 32 x 32 blocks of four 16 x 16 tiles, K in blocks of 64."""
+    """The AMX kernel (``kernels/amx.py``): 32 x 32 blocks of four 16 x 16 tiles, K in blocks of 64.
+    A keeps its dtype (``tdpbusd`` for uint8, ``tdpbssd`` for int8). The tile kernel packs a
+    matrix A itself, one row block at a time into a buffer that stays in cache, so that no
+    packing pass over A precedes the tiles."""
 
     def __init__(self):
         super().__init__("amx", np.uint8, np.int8, amx.NR, rows=amx.MR, a_block=amx.TILE, a_group=amx.K_BLOCK,
                          b_block=amx.TILE, k_multiple=amx.K_BLOCK)
         self.config = amx.tile_config()
 
-    def tile(self, product: _Product, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+    def a_offset(self, dtype: np.dtype) -> int:
+        return 0
+
+    def packed_a_dtype(self, dtype: np.dtype) -> np.dtype:
+        return np.dtype(dtype)
+
+    def packs_rows_in_tiles(self, source: RowSource) -> bool:
+        """A matrix whose rows are contiguous."""
+        return isinstance(source, MatrixRows) and (source.a.strides[1] == 1 or source.depth <= 1)
+
+    def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool,
+                  row_sums_needed: bool) -> RowsOfA:
+        """A matrix the tile kernel packs itself as it is, with its row sums only if needed (else
+        zeros); other row sources packed."""
+        if not self.packs_rows_in_tiles(source):
+            return super().rows_of_a(source, first, count, slot, parallel, row_sums_needed)
+        matrix = source.a[first:first + count]
+        row_sums = np.zeros(_round_up(count, self.rows), np.int32)
+        if row_sums_needed:
+            sum_rows(matrix, row_sums)
+        return RowsOfA(row_sums, matrix=matrix)
+
+    def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
         # Once per process, also in one that runs this tile for another (e.g. a dask worker).
         if not amx.request_permission():
             raise RuntimeError("AMX: Linux refused this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)")
         sums = scratch_vector("int8 sums", amx.MR * (col_hi - col_lo), np.int32).reshape(amx.MR, -1)
-        gemm_amx_tile(a_packed, product.packed, product.depth, self.config, row_sums, *product.kernel_arguments(),
-                      rows, product.cols, row_lo, row_hi, col_lo, col_hi, sums, out)
+        if a.matrix is None:
+            matrix, packed = _NO_ROWS[a.packed.dtype], a.packed
+        else:  # the kernel packs one row block at a time into this thread's buffer
+            matrix = a.matrix
+            packed = scratch_vector("amx A block", self.a_size(amx.MR, product.depth), matrix.dtype)
+        gemm_amx_tile(matrix, packed, product.packed, product.depth, self.config, a.row_sums,
+                      *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo, col_hi, sums, out)
+
+
+#: A matrix without rows, for the AMX kernel when A comes packed.
+_NO_ROWS = {np.dtype(t): np.zeros((0, 0), t) for t in (np.uint8, np.int8)}
 
 
 _BACKENDS = {
@@ -207,10 +269,6 @@ def _backend() -> _Backend:
 def active_path() -> str:
     """The INT8 path in use ("vnni" or "portable"), chosen on first use."""
     return _backend().name
-
-
-def _a_flip(dtype: np.dtype) -> np.uint8:
-    return np.uint8(0x80 if dtype == np.int8 else 0)
 
 
 class PackedB:
@@ -287,9 +345,9 @@ class _Product:
         backend, cols, padded = weights.backend, weights.cols, weights.padded_cols
         self.backend, self.weights = backend, weights
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
-        self.a_flip = _a_flip(a_dtype)
-        self.za = np.int32(a_zero_point + (128 if a_dtype == np.int8 else 0))
+        self.za = np.int32(a_zero_point + backend.a_offset(a_dtype))
         self.zb = _padded(np.asarray(b_zero_points - (128 if weights.dtype == np.uint8 else 0), np.int32), padded)
+        self.row_sums_needed = bool(self.zb.any())  # zb * rowsum(A) is the only use of A's row sums
         self.bias = _padded(epilogue.bias, padded)
         self.multipliers, self.quantized, self.shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
         self.epilogue = epilogue
@@ -304,8 +362,8 @@ class _Product:
         return (self.weights.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized,
                 self.shifts, np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
 
-    def tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        self.backend.tile(self, a_packed, row_sums, rows, row_lo, row_hi, col_lo, col_hi, out)
+    def tile(self, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+        self.backend.tile(self, a, rows, row_lo, row_hi, col_lo, col_hi, out)
 
 
 def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue) -> np.ndarray:
@@ -342,8 +400,11 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     if whole and rows * depth * cols < PARALLEL_MACS and not _tiles.on_a_device():
         tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
     elif whole:
+        # Each thread packs its own part of a fresh B, rather than all waiting for all of it,
+        # when A is the smaller operand or needs no packing pass.
+        own_b = rows < cols or (isinstance(b, np.ndarray) and backend.packs_rows_in_tiles(source))
         tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
-                                                 n_tile=_strip_width(backend, depth, rows, cols))
+                                                 n_tile=_strip_width(backend, depth, cols, own_b))
     else:
         chunk = CHUNK_BYTES // max(backend.a_size(1, depth) * backend.a_dtype.itemsize, 1)
         tiles, column_strips = _tiles.row_chunks(rows, rows, chunk, cols), False
@@ -357,22 +418,24 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
-        a_packed, row_sums = backend.pack_a(source, product.a_flip, 0, rows, "int8 packed A", parallel=True)
+        a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True,
+                              row_sums_needed=product.row_sums_needed)
 
         def run(tile: _tiles.Tile) -> None:
             if not weights.packed_all:
                 weights.pack(tile[2], tile[3])  # each strip's owner packs its own columns of B
-            product.tile(a_packed, row_sums, rows, *tile, out)
+            product.tile(a, rows, *tile, out)
     else:  # row tiles: each packs its own rows of A (into its thread's scratch)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
             count = row_hi - row_lo
-            a_packed, row_sums = backend.pack_a(source, product.a_flip, row_lo, count, "int8 rows A", parallel=False)
+            a = backend.rows_of_a(source, row_lo, count, "int8 rows A", parallel=False,
+                                  row_sums_needed=product.row_sums_needed)
             if rows_here:
                 block = scratch_vector("int8 rows", count * cols, epilogue.out_dtype).reshape(count, cols)
             else:
                 block = out[row_lo:row_hi]
-            product.tile(a_packed, row_sums, count, 0, _round_up(count, backend.rows), 0, product.padded_cols, block)
+            product.tile(a, count, 0, _round_up(count, backend.rows), 0, product.padded_cols, block)
             if rows_here:
                 tile_done(inside(tile), block)
 
@@ -384,28 +447,27 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
                      after=None if tile_done is None or rows_here else after)
 
 
-def _strip_width(backend: _Backend, depth: int, rows: int, cols: int) -> int:
+def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
     """Columns per strip, a multiple of the backend's column block.
 
     On the host, as many as keep a strip's packed B within ``STRIP_BYTES`` (each strip reads all
-    of A, so narrow strips multiply the traffic of A), and no more than a thread's share of the
-    columns when A has fewer rows than B has columns: then every thread gets a strip and packs
-    its own part of B, rather than all threads waiting for B to be packed before rows are split;
-    then, when there are several strips, the fewest strips of near-equal width whose count is a
+    of A, so narrow strips multiply the traffic of A), and with ``own_b`` no more than a thread's
+    share of the columns: then every thread gets a strip and packs its own part of B, rather than
+    all threads waiting for B to be packed before rows are split; then, when there are several strips, the fewest strips of near-equal width whose count is a
     multiple of the threads, where one exists (a balanced load).
     On a device with more cores than host threads, an equal share of the columns for each core,
     but at least the chip's 128-column tile (with fewer cores the host's plan already gives every
     core tiles)."""
-    host = _strip_width_on_host(backend, depth, rows, cols)
+    host = _strip_width_on_host(backend, depth, cols, own_b)
     if _tiles.workers() > _tiles.THREADS:
         return _round_up(max(_tiles.N_TILE, min(-(-cols // _tiles.workers()), host)), backend.cols)
     return host
 
 
-def _strip_width_on_host(backend: _Backend, depth: int, rows: int, cols: int) -> int:
+def _strip_width_on_host(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
     fitting = STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
     width = max(backend.cols, fitting // backend.cols * backend.cols)
-    if rows < cols:
+    if own_b:
         width = min(width, _round_up(-(-cols // _tiles.THREADS), backend.cols))
     blocks, most = -(-cols // backend.cols), width // backend.cols
     if blocks <= most:
