@@ -417,7 +417,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
-    if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
+    if whole and column_strips:  # every strip reads all of A: pack it first, with all threads (not for AMX)
         a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True,
                               row_sums_needed=product.row_sums_needed)
 
@@ -453,8 +453,9 @@ def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
     On the host, as many as keep a strip's packed B within ``STRIP_BYTES`` (each strip reads all
     of A, so narrow strips multiply the traffic of A), and with ``own_b`` no more than a thread's
     share of the columns: then every thread gets a strip and packs its own part of B, rather than
-    all threads waiting for B to be packed before rows are split; then, when there are several strips, the fewest strips of near-equal width whose count is a
-    multiple of the threads, where one exists (a balanced load).
+    all threads waiting for B to be packed before rows are split; then, when there are several
+    strips, the fewest strips of near-equal width whose count is a multiple of the threads, where
+    one exists (a balanced load).
     On a device with more cores than host threads, an equal share of the columns for each core,
     but at least the chip's 128-column tile (with fewer cores the host's plan already gives every
     core tiles)."""
