@@ -14,7 +14,7 @@ import pytest
 import inferentia_kernels as ik
 from inferentia_kernels.kernels import isa
 from inferentia_kernels.kernels.target import jit_cpu_features
-from inferentia_kernels.ops import _int8_engine
+from inferentia_kernels.ops import _int8_engine, _tiles
 from inferentia_kernels.reference import conv as ref_conv
 from inferentia_kernels.reference import requantize as ref_rq
 from inferentia_kernels.reference.matmul_integer import matmul_integer as ref_matmul_integer
@@ -60,7 +60,7 @@ def test_several_column_strips_on_every_path(path, prepacked):
     rng = np.random.default_rng(41)
     a, b = random_int8(rng, np.uint8, (40, 4100)), random_int8(rng, np.int8, (4100, 600))
     assert 40 * 4100 * 600 >= _int8_engine.PARALLEL_MACS
-    assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100, 600, own_b=False)
+    assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100, 600, own_b=True)
     zb = random_int8(rng, np.int8, (600,))
     got = ik.ops.matmul_integer(a, ik.ops.prepack(b) if prepacked else b, 7, zb)
     np.testing.assert_array_equal(got, ref_matmul_integer(a, b, 7, zb))
@@ -98,8 +98,17 @@ def test_conv_integer_on_every_path(path):
 
 
 # (M, K, N): one row block; a tail of rows after the blocks; column strips (A packed by each
-# strip); rows split into two tiles, the second with a tail; K not a multiple of 64.
+# strip); rows split into tiles (prepacked B), the second with a tail; K not a multiple of 64.
 AMX_ROW_BLOCK_SHAPES = [(32, 64, 32), (95, 128, 70), (100, 2048, 1100), (300, 1024, 256), (70, 100, 40)]
+
+
+def _amx_views(a: np.ndarray) -> dict[str, np.ndarray]:
+    """Views of A's values with bytes contiguous along each row, as the AMX kernel reads them."""
+    m, k = a.shape
+    wide = np.zeros((m, k + 64), a.dtype)
+    wide[:, :k] = a
+    flipped = np.ascontiguousarray(a[::-1])
+    return {"contiguous": a, "rows far apart": wide[:, :k], "rows in reverse": flipped[::-1]}
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
@@ -108,22 +117,73 @@ AMX_ROW_BLOCK_SHAPES = [(32, 64, 32), (95, 128, 70), (100, 2048, 1100), (300, 10
 @pytest.mark.parametrize("b_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
 def test_amx_packs_row_blocks_of_a_matrix_in_the_tile_kernel(monkeypatch, shape, a_dtype, b_dtype):
     """The AMX tile kernel packs a matrix A one row block at a time (int8 A as it is, through
-    ``tdpbssd``). Results are the reference's with and without B zero points (A's row sums are
-    computed only when one is non-zero or B is uint8), B fresh or prepacked, and for a strided
-    view of A."""
+    ``tdpbssd``), with two host threads whatever the machine. Results are the reference's with
+    and without B zero points (the kernel sums A's rows only when one is non-zero or B is uint8),
+    B fresh or prepacked, for rows far apart or in reverse order."""
     backend = _int8_engine._BACKENDS["amx"]
     monkeypatch.setattr(_int8_engine, "_active", backend)
+    monkeypatch.setattr(_tiles, "THREADS", 2)
     m, k, n = shape
     rng = np.random.default_rng(m * k + n)
-    wide = random_int8(rng, a_dtype, (m, k + 64))
-    a, b = np.ascontiguousarray(wide[:, :k]), random_int8(rng, b_dtype, (k, n))
-    assert backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", False, True).matrix is not None
+    a, b = random_int8(rng, a_dtype, (m, k)), random_int8(rng, b_dtype, (k, n))
     za = int(random_int8(rng, a_dtype, ()))
     for zb in (np.zeros(n, b_dtype), random_int8(rng, b_dtype, (n,))):
         expected = ref_matmul_integer(a, b, za, zb)
-        np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, za, zb), expected)
-        np.testing.assert_array_equal(ik.ops.matmul_integer(a, ik.ops.prepack(b), za, zb), expected)
-        np.testing.assert_array_equal(ik.ops.matmul_integer(wide[:, :k], b, za, zb), expected)
+        for view in _amx_views(a).values():
+            assert backend.rows_of_a(_int8_engine.MatrixRows(view), 0, m, "test A", parallel=False).matrix is not None
+            np.testing.assert_array_equal(ik.ops.matmul_integer(view, b, za, zb), expected)
+            np.testing.assert_array_equal(ik.ops.matmul_integer(view, ik.ops.prepack(b), za, zb), expected)
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+def test_amx_row_block_packing_matches_the_packer(monkeypatch):
+    """One row block packed by the tile kernel's own packer is byte for byte the AMX layout of
+    ``pack_a_groups`` (flip 0), every byte written (a block of garbage before), for int8 and
+    uint8 A, K with a tail and rows past M; a broadcast A (rows zero bytes apart) too."""
+    from inferentia_kernels.kernels.amx import K_BLOCK, MR, _pack_row_block
+    from inferentia_kernels.kernels.int8_microkernel import pack_a_groups
+
+    backend = _int8_engine._BACKENDS["amx"]
+    rng = np.random.default_rng(23)
+    for dtype in (np.int8, np.uint8):
+        for a in (random_int8(rng, dtype, (40, 150)), np.broadcast_to(random_int8(rng, dtype, (150,)), (40, 150))):
+            k_blocks = -(-a.shape[1] // K_BLOCK)
+            expected = np.empty(backend.a_size(2 * MR, a.shape[1]), dtype)
+            pack_a_groups(a, np.uint8(0), 0, 2 * MR, backend.group, backend.a_block, expected, np.empty(2 * MR, np.int32))
+            for i in (0, MR):  # a whole block, then one with 8 rows of A and 24 of padding
+                block = np.full(backend.a_size(MR, a.shape[1]), 0x5A, np.uint8).view(dtype)
+                _pack_row_block(a, i, k_blocks, block)
+                np.testing.assert_array_equal(block, expected[i * k_blocks * K_BLOCK:(i + MR) * k_blocks * K_BLOCK])
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+def test_amx_reads_nothing_past_the_end_of_a(tmp_path):
+    """A whose last row ends exactly where an inaccessible page starts: a read of a byte past A
+    (a 64-byte vector move over the K tail, say) would kill the subprocess."""
+    result = _run(
+        """
+        import ctypes, mmap
+        import numpy as np
+        import inferentia_kernels as ik
+        from inferentia_kernels.reference.matmul_integer import matmul_integer
+        page = mmap.PAGESIZE
+        memory = mmap.mmap(-1, 4 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.mprotect(ctypes.c_void_p(base + 3 * page), ctypes.c_size_t(page), 0) == 0  # PROT_NONE
+        rng = np.random.default_rng(5)
+        b = rng.integers(-128, 128, (100, 40), dtype=np.int8)
+        for dtype, m in ((np.int8, 64), (np.uint8, 70)):
+            values = rng.integers(-128, 128, (m, 100)).astype(dtype)
+            a = np.frombuffer(memory, dtype, m * 100, 3 * page - m * 100).reshape(m, 100)
+            a[:] = values
+            assert (ik.ops.matmul_integer(a, b, 3, 0) == matmul_integer(values, b, 3, 0)).all()
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert result.stdout.strip() == "ok"
 
 
 def test_a_tile_writes_its_block_and_nothing_else(path):
@@ -137,12 +197,12 @@ def test_a_tile_writes_its_block_and_nothing_else(path):
     zb = random_int8(rng, np.int8, (n,))
     product = _int8_engine._Product(_int8_engine.PackedB(backend, b).pack_all(), a.dtype, 3, zb.astype(np.int32),
                                     _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
-    rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False, row_sums_needed=True)
+    a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
     col_lo, col_hi = 2 * backend.cols, 11 * backend.cols
     assert col_hi <= n
     sentinel = np.int32(-123456789)
     out = np.full((m, n), sentinel, np.int32)
-    product.tile(rows, m, 0, -(-m // backend.rows) * backend.rows, col_lo, col_hi, out)
+    product.tile(a_rows, m, 0, -(-m // backend.rows) * backend.rows, col_lo, col_hi, out)
     np.testing.assert_array_equal(out[:, col_lo:col_hi], ref_matmul_integer(a, b, 3, zb)[:, col_lo:col_hi])
     out[:, col_lo:col_hi] = sentinel
     assert (out == sentinel).all()
@@ -160,11 +220,12 @@ def test_packing_writes_every_value_so_reused_buffers_cannot_leak(path, shape):
     a, b = random_int8(rng, np.int8, (m, k)), random_int8(rng, np.uint8, (k, n))
     rows, cols = -(-m // backend.rows) * backend.rows, -(-n // backend.cols) * backend.cols
     results = []
+    a_dtype = backend.packed_a_dtype(a.dtype)
     for fill in (0x00, 0xA5):  # byte patterns
-        a_packed = np.full(backend.a_size(rows, k) * backend.a_dtype.itemsize, fill, np.uint8).view(backend.a_dtype)
+        a_packed = np.full(backend.a_size(rows, k) * a_dtype.itemsize, fill, np.uint8).view(a_dtype)
         b_packed = np.full(backend.b_size(cols, k) * backend.b_dtype.itemsize, fill, np.uint8).view(backend.b_dtype)
         row_sums, col_sums = np.full(rows, fill, np.int32), np.full(cols, fill, np.int32)
-        pack_a_groups(a, np.uint8(0x80), 0, rows, backend.group, backend.a_block, a_packed, row_sums)
+        pack_a_groups(a, backend.a_flip(a.dtype), 0, rows, backend.group, backend.a_block, a_packed, row_sums)
         pack_b_groups(b, 1, np.uint8(0x80), 0, cols, backend.b_block, -(-k // backend.k_multiple) * backend.k_multiple,
                       b_packed, col_sums)
         results.append((a_packed, b_packed, row_sums, col_sums))
@@ -320,8 +381,8 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
         from inferentia_kernels.kernels import amx
         zeros = np.zeros(32, np.int32)
         try:
-            amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), np.zeros(2048, np.uint8), np.zeros(2048, np.int8), 64,
-                              amx.tile_config(), zeros, zeros,
+            amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), True, False, np.zeros(2048, np.uint8),
+                              np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
                               np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, np.zeros((32, 32), np.int32),
                               np.zeros((32, 32), np.int32))

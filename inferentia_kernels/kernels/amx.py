@@ -12,8 +12,8 @@ Packed layouts (K padded with zeros to a multiple of 64, rows and columns to who
 
 * A: ``[row block of 16][K block of 64][16 rows][64 bytes]``: every A tile is 1 KiB, contiguous;
   uint8 or int8 as given (no offset). A matrix is packed one row block of MR rows at a time by
-  the tile kernel itself, into a buffer that stays in cache while the block's column blocks
-  use it; other row sources arrive packed (``pack_a_groups`` with groups of 64 and blocks of 16
+  the tile kernel itself (with its row sums, when B's zero points need them), into a buffer
+  that stays in cache while the block's column blocks use it; other row sources arrive packed (``pack_a_groups`` with groups of 64 and blocks of 16
   rows). Tile loads of A in place, 16 rows a row length apart, measured a third slower;
 * B: ``[column block of 16][quad][16 columns][4 bytes]``: every B tile is 1 KiB, contiguous
   (``pack_b_groups`` with blocks of 16 columns); int8 (uint8 B stored as ``b ^ 0x80``).
@@ -115,6 +115,7 @@ def _release(typingctx):
 
 #: The tile dot product for each A dtype (B is always signed).
 _DOT = {types.uint8: "llvm.x86.tdpbusd", types.int8: "llvm.x86.tdpbssd"}
+_BYTES = frozenset(_DOT)  # the dtypes of A
 
 
 @intrinsic
@@ -186,7 +187,7 @@ def _move_k_block(typingctx, dst, dst_offset, src, src_offset):
     """Copy the 64 bytes at byte ``src_offset`` of ``src``'s data to byte ``dst_offset`` of
     ``dst``'s: one vector load and store (a loop of 64 bytes would stay scalar, as LLVM cannot
     rule out that the arrays overlap)."""
-    if not all(isinstance(x, types.Array) and x.dtype in _DOT for x in (dst, src)):
+    if not all(isinstance(x, types.Array) and x.dtype in _BYTES for x in (dst, src)):
         return None
 
     def codegen(context, builder, signature, args):
@@ -205,7 +206,8 @@ def _move_k_block(typingctx, dst, dst_offset, src, src_offset):
 @kernel(inline="always")
 def _pack_row_block(a, i, k_blocks, block):
     """Rows i .. i + MR of a [M, K] (bytes of each row contiguous) into ``block`` (flat, a's
-    dtype) as one packed row block of A: zeros past row M and past K."""
+    dtype) as one packed row block of A, every byte written: zeros past row M and past K (B's
+    packed K is zero there too, so these only keep the block free of stale values)."""
     rows, depth = a.shape
     full = depth // K_BLOCK
     for r in range(MR):
@@ -225,20 +227,37 @@ def _pack_row_block(a, i, k_blocks, block):
                 block[to:to + K_BLOCK] = 0
 
 
+@kernel(inline="always")
+def _sum_row_block(a, i, wanted, row_sums):
+    """``row_sums[i + r]`` for r < MR: the int32 sum of row i + r of a [M, K] (its values: signed
+    for int8) when ``wanted``, zero otherwise and past row M."""
+    rows, depth = a.shape
+    for r in range(MR):
+        total = np.int32(0)
+        if wanted and i + r < rows:
+            row = a[i + r]
+            for k in range(depth):
+                total = np.int32(total + np.int32(row[np.uint64(k)]))
+        row_sums[i + r] = total
+
+
 @kernel
-def gemm_amx_tile(a, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point, b_zero_points, bias, mode,
-                  multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows, cols, row_lo, row_hi,
-                  col_lo, col_hi, sums, out):
+def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point,
+                  b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
+                  cols, row_lo, row_hi, col_lo, col_hi, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
-    multiples of MR/NR. A is either the matrix ``a`` [rows, K] (uint8 or int8, the bytes of each
-    row contiguous), whose row blocks are packed here, one at a time, into ``a_packed`` (scratch
-    of ``2 * TILE * K`` rounded up to whole K blocks); or, when ``a`` has no rows, all of A packed
-    in ``a_packed``. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling thread;
-    ``config`` is ``tile_config()``. For each row block every column block of the tile adds its
-    whole K in tile registers; then the epilogue finishes the row block's outputs."""
+    multiples of MR/NR.
+
+    With ``pack_rows``, A is the matrix ``a`` [rows, K] (uint8 or int8, the bytes of each row
+    contiguous): the kernel packs each row block just before its column blocks use it, into
+    ``a_packed`` (scratch of MR x K rounded up to whole K blocks), and writes the block's row sums
+    into ``row_sums`` (int32 scratch of >= row_hi values) when ``sum_rows``, else zeros (only B
+    zero points use them). Otherwise ``a_packed`` holds all of A, packed, with its ``row_sums``,
+    and ``a`` is not read. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling
+    thread; ``config`` is ``tile_config()``. For each row block every column block of the tile
+    adds its whole K in tile registers; then the epilogue finishes the row block's outputs."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
-    packs_rows = a.shape[0] > 0
     width = col_hi - col_lo
     valid = min(col_hi, cols) - col_lo
     terms = np.empty(width, np.int32)
@@ -246,8 +265,9 @@ def gemm_amx_tile(a, a_packed, b_packed, depth, config, row_sums, col_sums, a_ze
     _configure(config)
     for i in range(row_lo, row_hi, MR):
         a_offset = (i // TILE) * block_bytes
-        if packs_rows:
+        if pack_rows:
             _pack_row_block(a, i, k_blocks, a_packed)
+            _sum_row_block(a, i, sum_rows, row_sums)
             a_offset = 0
         for j in range(col_lo, col_hi, NR):
             _microkernel(a_packed, a_offset, b_packed, (j // TILE) * block_bytes, block_bytes, k_blocks, sums,

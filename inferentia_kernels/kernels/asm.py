@@ -70,11 +70,11 @@ def _packed_int8_args(a_dtype, b_dtype, columns):
 def _amx_args():
     """Arguments of ``gemm_amx_tile`` for one 32 x 32 block over K = 128."""
     depth, zeros_i = 128, np.zeros(AMX_NR, np.int32)
-    return (np.zeros((AMX_MR, depth), np.uint8), np.zeros(AMX_MR * depth, np.uint8), np.zeros(AMX_NR * depth, np.int8),
-            depth, tile_config(),
-            np.zeros(AMX_MR, np.int32), zeros_i, np.int32(0), zeros_i, zeros_i, 0, np.zeros(AMX_NR, np.float32), zeros_i,
-            zeros_i, np.int32(0), np.int32(0), np.int32(0), AMX_MR, AMX_NR, 0, AMX_MR, 0, AMX_NR,
-            np.zeros((AMX_MR, AMX_NR), np.int32), np.zeros((AMX_MR, AMX_NR), np.int32))
+    return (np.zeros((AMX_MR, depth), np.uint8), True, False, np.zeros(AMX_MR * depth, np.uint8),
+            np.zeros(AMX_NR * depth, np.int8), depth, tile_config(), np.zeros(AMX_MR, np.int32), zeros_i, np.int32(0),
+            zeros_i, zeros_i, 0, np.zeros(AMX_NR, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0), np.int32(0),
+            AMX_MR, AMX_NR, 0, AMX_MR, 0, AMX_NR, np.zeros((AMX_MR, AMX_NR), np.int32),
+            np.zeros((AMX_MR, AMX_NR), np.int32))
 
 
 def _int8_rows_args():

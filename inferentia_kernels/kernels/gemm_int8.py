@@ -1,15 +1,16 @@
 """INT8 GEMM with INT32 accumulation: the epilogue shared by the packed kernels, and a GEMV path.
 
 The packed kernels (``int8_microkernel``) multiply unsigned A by signed B: int8 A is stored as
-``a ^ 0x80 = a + 128`` and uint8 B as ``b ^ 0x80 = b - 128``, offsets absorbed by the zero
-points (``za + 128`` and ``zb - 128``). Zero points are applied to the raw sums by the
-row/column-sum identity, in wrapping int32 arithmetic, which is exact modulo 2**32::
+``a ^ 0x80 = a + 128`` (the AMX kernel, which also multiplies signed A, keeps it) and uint8 B as
+``b ^ 0x80 = b - 128``, offsets absorbed by the zero points (``za + 128`` and ``zb - 128``).
+Zero points are applied to the raw sums by the row/column-sum identity, in wrapping int32
+arithmetic, which is exact modulo 2**32::
 
     sum_k (a - za)(b - zb) = sum_k a*b - za*colsum(b) - zb*rowsum(a) + K*za*zb
 
 ``finish_block`` does that for a block of sums (the column-only part precomputed by
-``column_terms``), adds the bias and stores int32 or the requantized value. ``gemm_rows_tile`` serves products with very few rows,
-where packing would cost as much as the product.
+``column_terms``), adds the bias and stores int32 or the requantized value. ``gemm_rows_tile``
+serves products with very few rows, where packing would cost as much as the product.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from .jit import kernel
 from .requantize import FLOAT, requantize_float, requantize_value
 
-__all__ = ["STORE_INT32", "gemm_rows_tile", "sum_rows"]
+__all__ = ["STORE_INT32", "gemm_rows_tile"]
 
 #: Epilogue modes: store the int32 accumulator, or requantize it.
 STORE_INT32 = 0
@@ -71,19 +72,6 @@ def finish_block(raw, row_lo, row_hi, col_lo, width, row_sums, terms, b_zero_poi
                 out[i, j] = requantize_value(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum), mode,
                                              np.float32(0), quantized_multipliers[j], shifts[j], y_zero_point, low,
                                              high)
-
-
-@kernel
-def sum_rows(a, row_sums):
-    """``row_sums[i]`` = the sum of row i of a [M, K] (int8 or uint8, rows contiguous) in wrapping
-    int32, for i < M."""
-    rows, depth = a.shape
-    for i in range(rows):
-        row = a[i]
-        total = np.int32(0)
-        for k in range(depth):
-            total = np.int32(total + np.int32(row[np.uint64(k)]))
-        row_sums[i] = total
 
 
 @kernel

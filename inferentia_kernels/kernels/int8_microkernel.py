@@ -184,11 +184,11 @@ def _scatter_row(row_words, i, groups, block, group_words, words):
 @kernel
 def pack_a_groups(a, flip, row_lo, row_hi, group, block, packed, row_sums):
     """Rows [row_lo, row_hi) of packed A from A [M, K] into ``packed`` (flat, C-contiguous uint8,
-    int8 or int16; each value ``a ^ flip``, its bytes as they are) in the layout ``[row block][group][block][group]``: ``group`` consecutive k of a row
-    (a whole number of 32-bit words) side by side, ``block`` rows per block; and ``row_sums``
-    (int32 sums of the packed rows, read as ``packed``'s dtype). ``row_lo`` is a multiple of ``block``; rows from M on
-    (padding) are zeros. Every value of these rows is written, so ``packed`` may start
-    uninitialised.
+    int8 or int16; each value ``a ^ flip``) in the layout ``[row block][group][block][group]``:
+    ``group`` consecutive k of a row (a whole number of 32-bit words) side by side, ``block`` rows
+    per block; and ``row_sums`` (int32 sums of the packed rows, read as ``packed``'s dtype).
+    ``row_lo`` is a multiple of ``block``; rows from M on (padding) are zeros. Every value of
+    these rows is written, so ``packed`` may start uninitialised.
 
     Each row is converted into a contiguous scratch row first (a vectorised loop), then copied one
     group (whole 32-bit words) at a time to its place in the row block."""

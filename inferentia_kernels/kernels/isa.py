@@ -2,7 +2,7 @@
 ISA-specific is compiled.
 
 ``INFERENTIA_KERNELS_ISA`` = ``auto`` (default: the fastest the target supports) | ``amx``
-(AMX-INT8 ``tdpbusd``) | ``vnni`` (``vpdpbusd``: 512-bit with AVX-512 VNNI, else 256-bit with
+(AMX-INT8 ``tdpbusd``/``tdpbssd``) | ``vnni`` (``vpdpbusd``: 512-bit with AVX-512 VNNI, else 256-bit with
 AVX-VNNI) | ``portable`` (``vpmaddwd``/``vpdpwssd`` from target-independent code every host runs).
 A forced path the target lacks is an error, never a crash. The features are the JIT target's (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` included),
 see ``target.py``; AMX also needs Linux to grant the process its tile state.

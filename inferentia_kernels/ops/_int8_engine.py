@@ -5,18 +5,21 @@ demand, e.g. a convolution's patches, so that A is never materialised unpacked. 
 :func:`gemm_int8_rows`, runs every product:
 
 * Column strips of the output are the tiles when there are enough of them (see
-  ``_strip_width``): A is packed whole first (by all threads; the AMX kernel packs a matrix's
-  row blocks itself, so there it is not) and each strip's thread packs its own columns of B.
+  ``_strip_width``): A is packed whole first (by all threads) and each strip's thread packs its
+  own columns of B.
 * Otherwise rows are split: B is packed first (by all threads), and each row tile's thread packs
   its own rows of A into its scratch; one tile per thread, or, when the packed A would exceed a
   memory bound, chunks of at most ``CHUNK_BYTES`` of packed rows.
+
+The AMX tile kernel packs the rows of a matrix A itself, one block of 32 rows at a time, so
+there A has no packing pass in either case.
 
 With fewer than 4 rows of a matrix (GEMV) nothing is packed: packing B would cost as much as the
 product.
 
 The packing layouts and the microkernel come from a backend: "amx" (bytes, 1 KiB tiles,
-``tdpbusd`` or ``tdpbssd``), "vnni" (bytes, ``vpdpbusd`` at 512 bits with AVX-512 VNNI or 256 bits with
-AVX-VNNI) or "portable" (int16 pairs, ``vpmaddwd``/``vpdpwssd``, every host), chosen once by
+``tdpbusd`` or ``tdpbssd``), "vnni" (bytes, ``vpdpbusd`` at 512 bits with AVX-512 VNNI or 256
+bits with AVX-VNNI) or "portable" (int16 pairs, ``vpmaddwd``/``vpdpwssd``, every host), chosen once by
 ``kernels.isa.select_path``. All produce the same raw sums and share the epilogue, so results
 are identical.
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.gemm_int8 import STORE_INT32, gemm_rows_tile, sum_rows
+from ..kernels.gemm_int8 import STORE_INT32, gemm_rows_tile
 from ..kernels.int8_microkernel import (MR, PAIR_COLUMNS, VNNI_COLUMNS, gemm_packed_tile, group_size, pack_a_groups,
                                         pack_b_groups)
 from ..kernels import amx
@@ -125,12 +128,12 @@ class MatrixRows:
 
 @dataclass(frozen=True)
 class RowsOfA:
-    """Rows of A for a backend's tile kernel: ``row_sums`` (int32, one per row, padding rows
-    included) and either ``packed`` (the backend's layout) or, for a kernel that packs row blocks
-    itself (AMX), the ``matrix`` [rows, K]."""
+    """Rows of A for a backend's tile kernel: either ``packed`` (the backend's layout) with
+    ``row_sums`` (int32, one per row, padding rows included), or, for a kernel that packs row
+    blocks itself (AMX), the ``matrix`` [rows, K] (the kernel then sums the rows it needs)."""
 
-    row_sums: np.ndarray
     packed: np.ndarray | None = None
+    row_sums: np.ndarray | None = None
     matrix: np.ndarray | None = None
 
 
@@ -157,11 +160,11 @@ class _Backend:
         """Values of packed B for ``cols`` columns (a multiple of ``self.cols``)."""
         return cols * _round_up(depth, self.k_multiple)
 
-    def a_offset(self, dtype: np.dtype) -> int:
-        """What packing adds to every value of an A of ``dtype`` (int8 A is stored as
-        ``a ^ 0x80 = a + 128`` for the kernels that multiply unsigned bytes); the zero point
-        absorbs it."""
-        return 128 if dtype == np.int8 else 0
+    def a_flip(self, dtype: np.dtype) -> np.uint8:
+        """The bits packing flips in every value of an A of ``dtype``: 0x80 for int8 A, stored
+        as ``a ^ 0x80 = a + 128`` for the kernels that multiply unsigned bytes (the zero point
+        absorbs the 128), else 0."""
+        return np.uint8(0x80 if dtype == np.int8 else 0)
 
     def packed_a_dtype(self, dtype: np.dtype) -> np.dtype:
         """The dtype of packed A for an A of ``dtype``."""
@@ -171,16 +174,15 @@ class _Backend:
         """Whether the tile kernel packs ``source``'s rows itself (no packing pass over A)."""
         return False
 
-    def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool,
-                  row_sums_needed: bool) -> RowsOfA:
+    def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool) -> RowsOfA:
         """Rows first .. first + count of ``source`` for the tile kernel: packed into the calling
         thread's scratch ``slot``, rows padded to a multiple of ``self.rows``, with their row sums
-        (which the packers compute anyway, ``row_sums_needed`` or not). With ``parallel`` (never
-        from inside a tile), the host threads pack row pieces of a large A."""
+        (which the packers compute on the way). With ``parallel`` (never from inside a tile), the
+        host threads pack row pieces of a large A."""
         padded_rows = _round_up(count, self.rows)
         packed = scratch_vector(slot, self.a_size(padded_rows, source.depth), self.packed_a_dtype(source.dtype))
         row_sums = np.empty(padded_rows, np.int32)
-        flip = np.uint8(self.a_offset(source.dtype))
+        flip = self.a_flip(source.dtype)
         if not parallel or count * source.depth < PARALLEL_PACK_VALUES:
             source.pack(flip, first, 0, padded_rows, self.group, self.a_block, packed, row_sums)
         else:
@@ -188,7 +190,7 @@ class _Backend:
             _tiles.run_on_host(
                 lambda piece: source.pack(flip, first, piece[0], piece[1], self.group, self.a_block, packed, row_sums),
                 [(lo, min(lo + step, padded_rows), 0, 0) for lo in range(0, padded_rows, step)])
-        return RowsOfA(row_sums, packed=packed)
+        return RowsOfA(packed=packed, row_sums=row_sums)
 
     def sums(self, rows: int) -> np.ndarray:
         """The calling thread's int32 [rows, cols] buffer of a tile's raw sums."""
@@ -207,12 +209,13 @@ class _AmxBackend(_Backend):
     packing pass over A precedes the tiles."""
 
     def __init__(self):
+        # a_dtype only sizes packed A here: A keeps its own dtype (packed_a_dtype)
         super().__init__("amx", np.uint8, np.int8, amx.NR, rows=amx.MR, a_block=amx.TILE, a_group=amx.K_BLOCK,
                          b_block=amx.TILE, k_multiple=amx.K_BLOCK)
         self.config = amx.tile_config()
 
-    def a_offset(self, dtype: np.dtype) -> int:
-        return 0
+    def a_flip(self, dtype: np.dtype) -> np.uint8:
+        return np.uint8(0)
 
     def packed_a_dtype(self, dtype: np.dtype) -> np.dtype:
         return np.dtype(dtype)
@@ -221,17 +224,11 @@ class _AmxBackend(_Backend):
         """A matrix whose rows are contiguous."""
         return isinstance(source, MatrixRows) and (source.a.strides[1] == 1 or source.depth <= 1)
 
-    def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool,
-                  row_sums_needed: bool) -> RowsOfA:
-        """A matrix the tile kernel packs itself as it is, with its row sums only if needed (else
-        zeros); other row sources packed."""
+    def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool) -> RowsOfA:
+        """A matrix that the tile kernel packs itself, as it is; other row sources packed."""
         if not self.packs_rows_in_tiles(source):
-            return super().rows_of_a(source, first, count, slot, parallel, row_sums_needed)
-        matrix = source.a[first:first + count]
-        row_sums = np.zeros(_round_up(count, self.rows), np.int32)
-        if row_sums_needed:
-            sum_rows(matrix, row_sums)
-        return RowsOfA(row_sums, matrix=matrix)
+            return super().rows_of_a(source, first, count, slot, parallel)
+        return RowsOfA(matrix=source.a[first:first + count])
 
     def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
         # Once per process, also in one that runs this tile for another (e.g. a dask worker).
@@ -239,16 +236,18 @@ class _AmxBackend(_Backend):
             raise RuntimeError("AMX: Linux refused this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)")
         sums = scratch_vector("int8 sums", amx.MR * (col_hi - col_lo), np.int32).reshape(amx.MR, -1)
         if a.matrix is None:
-            matrix, packed = _NO_ROWS[a.packed.dtype], a.packed
-        else:  # the kernel packs one row block at a time into this thread's buffer
+            matrix, packed, row_sums = _NO_MATRIX[a.packed.dtype], a.packed, a.row_sums
+        else:  # the kernel packs (and sums) one row block at a time into this thread's buffers
             matrix = a.matrix
             packed = scratch_vector("amx A block", self.a_size(amx.MR, product.depth), matrix.dtype)
-        gemm_amx_tile(matrix, packed, product.packed, product.depth, self.config, a.row_sums,
-                      *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo, col_hi, sums, out)
+            row_sums = scratch_vector("amx row sums", row_hi, np.int32)
+        gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, product.depth,
+                      self.config, row_sums, *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo,
+                      col_hi, sums, out)
 
 
-#: A matrix without rows, for the AMX kernel when A comes packed.
-_NO_ROWS = {np.dtype(t): np.zeros((0, 0), t) for t in (np.uint8, np.int8)}
+#: The unused matrix argument of the AMX kernel when A comes packed.
+_NO_MATRIX = {np.dtype(t): np.zeros((0, 0), t) for t in (np.uint8, np.int8)}
 
 
 _BACKENDS = {
@@ -345,7 +344,7 @@ class _Product:
         backend, cols, padded = weights.backend, weights.cols, weights.padded_cols
         self.backend, self.weights = backend, weights
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
-        self.za = np.int32(a_zero_point + backend.a_offset(a_dtype))
+        self.za = np.int32(a_zero_point + (128 if backend.a_flip(a_dtype) else 0))
         self.zb = _padded(np.asarray(b_zero_points - (128 if weights.dtype == np.uint8 else 0), np.int32), padded)
         self.row_sums_needed = bool(self.zb.any())  # zb * rowsum(A) is the only use of A's row sums
         self.bias = _padded(epilogue.bias, padded)
@@ -384,7 +383,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     ``source`` and b [K, N] (an array, packed with ``b_positions`` as ``PackedB`` does; prepacked
     weights; or a ``PackedB``); ``out`` is [M, N] with contiguous rows. A is packed whole unless
     that takes more than ``max_packed_bytes``; then it is packed in row chunks of at most
-    ``CHUNK_BYTES`` per thread.
+    ``CHUNK_BYTES`` per thread (a matrix on AMX: by the tile kernel, see ``rows_of_a``).
 
     ``tile_done(tile, rows)`` runs once a tile's block (rows and columns inside [M, N]) is final,
     with ``rows`` [tile rows, N] holding it; in the tile's thread unless the tiles run in other
@@ -417,20 +416,18 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
-    if whole and column_strips:  # every strip reads all of A: pack it first, with all threads (not for AMX)
-        a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True,
-                              row_sums_needed=product.row_sums_needed)
+    if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
+        a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True)
 
         def run(tile: _tiles.Tile) -> None:
             if not weights.packed_all:
                 weights.pack(tile[2], tile[3])  # each strip's owner packs its own columns of B
             product.tile(a, rows, *tile, out)
-    else:  # row tiles: each packs its own rows of A (into its thread's scratch)
+    else:  # row tiles: each packs its own rows of A (into its thread's scratch, or in the tile kernel)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
             count = row_hi - row_lo
-            a = backend.rows_of_a(source, row_lo, count, "int8 rows A", parallel=False,
-                                  row_sums_needed=product.row_sums_needed)
+            a = backend.rows_of_a(source, row_lo, count, "int8 rows A", parallel=False)
             if rows_here:
                 block = scratch_vector("int8 rows", count * cols, epilogue.out_dtype).reshape(count, cols)
             else:
