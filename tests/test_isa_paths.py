@@ -186,6 +186,32 @@ def test_amx_reads_nothing_past_the_end_of_a(tmp_path):
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_patch_packing_in_whole_64_byte_runs_matches_the_matrix_packer(dtype):
+    """AMX's layout (groups of 64 bytes, blocks of 16 rows, no flip) with channel runs of whole
+    groups takes the packer's vector-move path: the same bytes and row sums as packing the
+    explicit patch matrix, rows past the last pixel zero, into a buffer full of garbage; here
+    for the second 64-channel group of a 128-channel image, 3 x 3 kernel, stride 2."""
+    from inferentia_kernels.kernels.int8_microkernel import pack_a_groups, pack_patches_groups
+
+    rng = np.random.default_rng(29)
+    image = random_int8(rng, dtype, (2, 9, 8, 128))  # padded NHWC
+    out_h, out_w, channels, c_lo = 4, 3, 64, 64
+    patches = np.stack([np.concatenate([image[n, 2 * oh + i, 2 * ow + j, c_lo:c_lo + channels]
+                                        for i in range(3) for j in range(3)])
+                        for n in range(2) for oh in range(out_h) for ow in range(out_w)])
+    pixels, depth = patches.shape
+    rows = 32
+    expected, expected_sums = np.empty(rows * depth, dtype), np.empty(rows, np.int32)
+    pack_a_groups(patches, np.uint8(0), 0, rows, 64, 16, expected, expected_sums)
+    packed = np.full(rows * depth, 0x5A, np.uint8).view(dtype)
+    sums = np.full(rows, 12345, np.int32)
+    pack_patches_groups(image, np.uint8(0), c_lo, channels, 3, 3, 2, 2, 1, 1, out_h, out_w, pixels, 0, 0, rows, 64,
+                        16, packed, sums)
+    np.testing.assert_array_equal(packed, expected)
+    np.testing.assert_array_equal(sums, expected_sums)
+
+
 def test_a_tile_writes_its_block_and_nothing_else(path):
     """A tile of nine column blocks that starts at the third block, its rows ending inside the
     last row block: its block of the output is the reference's and every other value keeps its

@@ -39,6 +39,7 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
+from .bits import copy_64_bytes
 from .gemm_int8 import column_terms, finish_block
 from .jit import kernel
 from .register_tile import array_data
@@ -115,7 +116,6 @@ def _release(typingctx):
 
 #: The tile dot product for each A dtype (B is always signed).
 _DOT = {types.uint8: "llvm.x86.tdpbusd", types.int8: "llvm.x86.tdpbssd"}
-_BYTES = frozenset(_DOT)  # the dtypes of A
 
 
 @intrinsic
@@ -182,27 +182,6 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
             codegen)
 
 
-@intrinsic
-def _move_k_block(typingctx, dst, dst_offset, src, src_offset):
-    """Copy the 64 bytes at byte ``src_offset`` of ``src``'s data to byte ``dst_offset`` of
-    ``dst``'s: one vector load and store (a loop of 64 bytes would stay scalar, as LLVM cannot
-    rule out that the arrays overlap)."""
-    if not all(isinstance(x, types.Array) and x.dtype in _BYTES for x in (dst, src)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        byte_ptr = ir.IntType(8).as_pointer()
-        piece = ir.VectorType(ir.IntType(8), K_BLOCK).as_pointer()
-        to, at = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3))
-        dst_base = builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr)
-        src_base = builder.bitcast(array_data(context, builder, signature.args[2], args[2]), byte_ptr)
-        value = builder.load(builder.bitcast(builder.gep(src_base, [at]), piece), align=1)
-        builder.store(value, builder.bitcast(builder.gep(dst_base, [to]), piece), align=1)
-        return context.get_dummy_value()
-
-    return types.void(dst, dst_offset, src, src_offset), codegen
-
-
 @kernel(inline="always")
 def _pack_row_block(a, i, k_blocks, block):
     """Rows i .. i + MR of a [M, K] (bytes of each row contiguous) into ``block`` (flat, a's
@@ -215,7 +194,7 @@ def _pack_row_block(a, i, k_blocks, block):
         if i + r < rows:
             row_start = (i + r) * a.strides[0]
             for kb in range(full):
-                _move_k_block(block, first + kb * _TILE_BYTES, a, row_start + kb * K_BLOCK)
+                copy_64_bytes(block, first + kb * _TILE_BYTES, a, row_start + kb * K_BLOCK)
             if full < k_blocks:
                 to = first + full * _TILE_BYTES
                 for c in range(K_BLOCK):

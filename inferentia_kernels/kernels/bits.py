@@ -1,4 +1,5 @@
-"""Scalar LLVM operations numba does not expose: float32/int32 bit casts and fused multiply-add."""
+"""LLVM operations numba does not expose: float32/int32 bit casts, fused multiply-add, and a
+64-byte copy in one vector move."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["f32_from_u32", "fma_f32", "u32_from_f32"]
+__all__ = ["copy_64_bytes", "f32_from_u32", "fma_f32", "u32_from_f32"]
 
 
 @intrinsic
@@ -52,3 +53,25 @@ def fma_f32(typingctx, a, b, c):
         return builder.call(fma, args)
 
     return types.float32(types.float32, types.float32, types.float32), codegen
+
+
+@intrinsic
+def copy_64_bytes(typingctx, dst, dst_offset, src, src_offset):
+    """Copy the 64 bytes at byte ``src_offset`` of ``src``'s data to byte ``dst_offset`` of
+    ``dst``'s (arrays of any dtype and layout; offsets in bytes from each array's first element,
+    not checked): one vector load and store, where a loop over 64 bytes would stay scalar because
+    LLVM cannot rule out that the arrays overlap."""
+    if not (isinstance(dst, types.Array) and isinstance(src, types.Array)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        byte_ptr = ir.IntType(8).as_pointer()
+        piece = ir.VectorType(ir.IntType(8), 64).as_pointer()
+        to, at = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3))
+        dst_base = builder.bitcast(context.make_array(signature.args[0])(context, builder, args[0]).data, byte_ptr)
+        src_base = builder.bitcast(context.make_array(signature.args[2])(context, builder, args[2]).data, byte_ptr)
+        value = builder.load(builder.bitcast(builder.gep(src_base, [at]), piece), align=1)
+        builder.store(value, builder.bitcast(builder.gep(dst_base, [to]), piece), align=1)
+        return context.get_dummy_value()
+
+    return types.void(dst, dst_offset, src, src_offset), codegen

@@ -34,6 +34,7 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
+from .bits import copy_64_bytes
 from .gemm_int8 import column_terms, finish_block
 from .jit import kernel
 from .register_tile import accumulate, array_data, broadcast, load_vector, register_blocking
@@ -303,7 +304,11 @@ def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_
     from ``pixels`` on are zeros); its k = (i * kernel_w + j) * channels + c holds
     ``image[n, oh * stride_h + i * dil_h, ow * stride_w + j * dil_w, c_lo + c]``, with ``image`` the
     input in NHWC order, already padded (with the input zero point). Each of a row's
-    kernel_h * kernel_w runs of ``channels`` values is contiguous in ``image``."""
+    kernel_h * kernel_w runs of ``channels`` values is contiguous in ``image``.
+
+    Groups of 64 bytes (AMX) with whole groups per run and nothing to flip are copied straight
+    from the image into place, one vector move each; otherwise a row is assembled in a scratch
+    row and then scattered."""
     depth = kernel_h * kernel_w * channels
     groups = (depth + group - 1) // group
     words = packed.view(np.uint32)
@@ -312,10 +317,27 @@ def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_
     plane = out_h * out_w
     _, padded_h, padded_w, all_channels = image.shape
     flat = image.reshape(-1)
+    vector_runs = group * packed.itemsize == 64 and channels % 64 == 0 and flip == 0 and flat.dtype == packed.dtype
     for r in range(row_lo, row_hi):
         p = first + r
         total = np.int32(0)
-        if p < pixels:
+        if p < pixels and vector_runs:
+            n = p // plane
+            oh = (p % plane) // out_w
+            ow = p % out_w
+            to = (r // block) * groups * block * 64 + (r % block) * 64  # the row's group 0, in bytes
+            for i in range(kernel_h):
+                y = oh * stride_h + i * dil_h
+                for j in range(kernel_w):
+                    x = ow * stride_w + j * dil_w
+                    run = np.uint64(((n * padded_h + y) * padded_w + x) * all_channels + c_lo)
+                    for c in range(channels):
+                        total = np.int32(total + np.int32(flat[run + np.uint64(c)]))
+                    for q in range(channels // 64):
+                        copy_64_bytes(packed, to, flat, run + np.uint64(q * 64))
+                        to += block * 64
+            row_sums[r] = total
+        elif p < pixels:
             n = p // plane
             oh = (p % plane) // out_w
             ow = p % out_w
@@ -331,10 +353,12 @@ def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_
                         row[at] = np.uint8(np.uint8(flat[run + np.uint64(c)]) ^ flip)
                         total = np.int32(total + np.int32(row[at]))  # as packed: signed for int8
                     k += np.uint64(channels)
+            row_sums[r] = total
+            _scatter_row(row_words, r, groups, block, group * packed.itemsize // 4, words)
         else:
             row[:] = 0
-        row_sums[r] = total
-        _scatter_row(row_words, r, groups, block, group * packed.itemsize // 4, words)
+            row_sums[r] = total
+            _scatter_row(row_words, r, groups, block, group * packed.itemsize // 4, words)
 
 
 @kernel
