@@ -321,43 +321,34 @@ def pack_patches_groups(image, flip, c_lo, channels, kernel_h, kernel_w, stride_
     for r in range(row_lo, row_hi):
         p = first + r
         total = np.int32(0)
-        if p < pixels and vector_runs:
-            n = p // plane
-            oh = (p % plane) // out_w
-            ow = p % out_w
-            to = (r // block) * groups * block * 64 + (r % block) * 64  # the row's group 0, in bytes
-            for i in range(kernel_h):
-                y = oh * stride_h + i * dil_h
-                for j in range(kernel_w):
-                    x = ow * stride_w + j * dil_w
-                    run = np.uint64(((n * padded_h + y) * padded_w + x) * all_channels + c_lo)
-                    for c in range(channels):
-                        total = np.int32(total + np.int32(flat[run + np.uint64(c)]))
-                    for q in range(channels // 64):
-                        copy_64_bytes(packed, to, flat, run + np.uint64(q * 64))
-                        to += block * 64
-            row_sums[r] = total
-        elif p < pixels:
+        if p < pixels:
             n = p // plane
             oh = (p % plane) // out_w
             ow = p % out_w
             k = np.uint64(0)
+            to = (r // block) * groups * block * 64 + (r % block) * 64  # vector runs: the row's group 0, in bytes
             for i in range(kernel_h):
                 y = oh * stride_h + i * dil_h
                 for j in range(kernel_w):
                     x = ow * stride_w + j * dil_w
                     # Unsigned offsets: numba then skips its negative-index test and the copy vectorises.
                     run = np.uint64(((n * padded_h + y) * padded_w + x) * all_channels + c_lo)
-                    for c in range(channels):
-                        at = k + np.uint64(c)
-                        row[at] = np.uint8(np.uint8(flat[run + np.uint64(c)]) ^ flip)
-                        total = np.int32(total + np.int32(row[at]))  # as packed: signed for int8
-                    k += np.uint64(channels)
-            row_sums[r] = total
-            _scatter_row(row_words, r, groups, block, group * packed.itemsize // 4, words)
+                    if vector_runs:
+                        for c in range(channels):
+                            total = np.int32(total + np.int32(flat[run + np.uint64(c)]))
+                        for q in range(channels // 64):
+                            copy_64_bytes(packed, to, flat, run + np.uint64(q * 64))
+                            to += block * 64
+                    else:
+                        for c in range(channels):
+                            at = k + np.uint64(c)
+                            row[at] = np.uint8(np.uint8(flat[run + np.uint64(c)]) ^ flip)
+                            total = np.int32(total + np.int32(row[at]))  # as packed: signed for int8
+                        k += np.uint64(channels)
         else:
             row[:] = 0
-            row_sums[r] = total
+        row_sums[r] = total
+        if not (vector_runs and p < pixels):
             _scatter_row(row_words, r, groups, block, group * packed.itemsize // 4, words)
 
 
