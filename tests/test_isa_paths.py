@@ -212,26 +212,73 @@ def test_patch_packing_in_whole_64_byte_runs_matches_the_matrix_packer(dtype):
     np.testing.assert_array_equal(sums, expected_sums)
 
 
-def test_a_tile_writes_its_block_and_nothing_else(path):
+@pytest.mark.parametrize("stream", [False, True], ids=["cached", "streamed"])
+def test_a_tile_writes_its_block_and_nothing_else(path, stream):
     """A tile of nine column blocks that starts at the third block, its rows ending inside the
     last row block: its block of the output is the reference's and every other value keeps its
-    sentinel, which tiles running side by side rely on."""
+    sentinel, which tiles running side by side rely on. Also with the results streamed to memory
+    (the AMX kernel's non-temporal stores), into an output whose rows start off a 64-byte line."""
     backend = _int8_engine._BACKENDS[path]
     rng = np.random.default_rng(19)
     m, k, n = 70, 300, 1000
     a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
     zb = random_int8(rng, np.int8, (n,))
     product = _int8_engine._Product(_int8_engine.PackedB(backend, b).pack_all(), a.dtype, 3, zb.astype(np.int32),
-                                    _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
+                                    _int8_engine.Epilogue(bias=np.zeros(n, np.int32)), stream)
     a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
     col_lo, col_hi = 2 * backend.cols, 11 * backend.cols
     assert col_hi <= n
     sentinel = np.int32(-123456789)
-    out = np.full((m, n), sentinel, np.int32)
+    out = np.full(m * n + 5, sentinel, np.int32)[5:].reshape(m, n)
     product.tile(a_rows, m, 0, -(-m // backend.rows) * backend.rows, col_lo, col_hi, out)
     np.testing.assert_array_equal(out[:, col_lo:col_hi], ref_matmul_integer(a, b, 3, zb)[:, col_lo:col_hi])
     out[:, col_lo:col_hi] = sentinel
     assert (out == sentinel).all()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int8])
+@pytest.mark.parametrize("offset", [0, 1, 3, 16, 63], ids=lambda o: f"offset{o}")
+def test_streamed_rows_are_exact_and_stay_inside_their_block(dtype, offset):
+    """``stream_block`` copies a staged block into any place of an output: rows starting at any
+    byte of a 64-byte line (offset in elements of a 64-byte aligned buffer), blocks narrower than
+    a line, of whole lines, and with a head and a tail around the streamed lines. Everything
+    outside the block keeps its sentinel."""
+    from inferentia_kernels.kernels.gemm_int8 import stream_block
+    from inferentia_kernels.ops._scratch import aligned_empty
+
+    rows, cols = 5, 300
+    sentinel = np.array(-7).astype(dtype)
+    buffer = aligned_empty(offset + rows * cols, dtype)
+    buffer[:] = sentinel
+    out = buffer[offset:].reshape(rows, cols)
+    rng = np.random.default_rng(offset)
+    for row_lo, row_hi, col_lo, width in [(0, 5, 0, 300), (1, 4, 3, 5), (0, 2, 16, 64), (2, 5, 33, 200), (4, 5, 0, 0)]:
+        staged = random_int8(rng, np.int8, (rows, width)).astype(dtype)
+        out[:] = sentinel
+        stream_block(staged, row_lo, row_hi, col_lo, width, out)
+        expected = np.full((rows, cols), sentinel, dtype)
+        expected[row_lo:row_hi, col_lo:col_lo + width] = staged[:row_hi - row_lo]
+        np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("shape", [(100, 2048, 1100), (67, 130, 1001), (300, 64, 33)], ids=str)
+def test_amx_streamed_outputs_are_the_reference(monkeypatch, shape):
+    """With every output streamed (the byte threshold at 0), on two threads: int32 sums and
+    requantized int8 results are the reference's, for rows of any length (so of any alignment),
+    column strips and row tiles."""
+    monkeypatch.setattr(_int8_engine, "_active", _int8_engine._BACKENDS["amx"])
+    monkeypatch.setattr(_int8_engine, "STREAM_BYTES", 0)
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    m, k, n = shape
+    rng = np.random.default_rng(m + n)
+    a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
+    np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, 5), ref_matmul_integer(a, b, 5, 0))
+    np.testing.assert_array_equal(ik.ops.matmul_integer(a, ik.ops.prepack(b), 5), ref_matmul_integer(a, b, 5, 0))
+    a_qp, b_qp, y_qp = ik.QParams(0.05, 5, np.uint8), ik.QParams(0.02, 0, np.int8), ik.QParams(0.002 * k, -3, np.int8)
+    np.testing.assert_array_equal(
+        ik.ops.qlinear_matmul(a, a_qp, b, b_qp, y_qp),
+        ref_rq.qlinear_matmul(a, a_qp.scale, 5, b, b_qp.scale, 0, y_qp.scale, -3, np.int8))
 
 
 @pytest.mark.parametrize("shape", [(7, 9, 65), (13, 257, 200)], ids=str)
@@ -410,7 +457,7 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
             amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), True, False, np.zeros(2048, np.uint8),
                               np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
-                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, np.zeros((32, 32), np.int32),
+                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, False, np.zeros((32, 32), np.int32),
                               np.zeros((32, 32), np.int32))
         except TypingError as error:
             print("refused:", "lacks ['amx-int8', 'amx-tile']" in str(error))

@@ -39,8 +39,8 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-from .bits import copy_64_bytes
-from .gemm_int8 import column_terms, finish_block
+from .bits import copy_64_bytes, store_fence
+from .gemm_int8 import column_terms, finish_block, stream_block
 from .jit import kernel
 from .register_tile import array_data
 from .target import jit_cpu_features
@@ -223,7 +223,7 @@ def _sum_row_block(a, i, wanted, row_sums):
 @kernel
 def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point,
                   b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
-                  cols, row_lo, row_hi, col_lo, col_hi, sums, out):
+                  cols, row_lo, row_hi, col_lo, col_hi, stream, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
     multiples of MR/NR.
 
@@ -234,13 +234,15 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     zero points use them). Otherwise ``a_packed`` holds all of A, packed, with its ``row_sums``,
     and ``a`` is not read. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling
     thread; ``config`` is ``tile_config()``. For each row block every column block of the tile
-    adds its whole K in tile registers; then the epilogue finishes the row block's outputs."""
+    adds its whole K in tile registers; then the epilogue finishes the row block's outputs, with
+    ``stream`` into a buffer first, from which they go to ``out`` by non-temporal stores."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
     width = col_hi - col_lo
     valid = min(col_hi, cols) - col_lo
     terms = np.empty(width, np.int32)
     column_terms(terms, col_lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
+    staged = np.empty((MR, valid if stream else 0), out.dtype)
     _configure(config)
     for i in range(row_lo, row_hi, MR):
         a_offset = (i // TILE) * block_bytes
@@ -251,6 +253,13 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
         for j in range(col_lo, col_hi, NR):
             _microkernel(a_packed, a_offset, b_packed, (j // TILE) * block_bytes, block_bytes, k_blocks, sums,
                          j - col_lo, width)
-        finish_block(sums, i, min(i + MR, rows), col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
-                     quantized_multipliers, shifts, y_zero_point, low, high, out)
+        last = min(i + MR, rows)
+        if stream:
+            finish_block(sums, i, last, col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
+                         quantized_multipliers, shifts, y_zero_point, low, high, staged, i, col_lo)
+            stream_block(staged, i, last, col_lo, valid, out)
+        else:
+            finish_block(sums, i, last, col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
+                         quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)
     _release()
+    store_fence()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bits import stream_64_bytes
 from .jit import kernel
 from .requantize import FLOAT, requantize_float, requantize_value
 
-__all__ = ["STORE_INT32", "gemm_rows_tile"]
+__all__ = ["STORE_INT32", "column_terms", "finish_block", "gemm_rows_tile", "stream_block"]
 
 #: Epilogue modes: store the int32 accumulator, or requantize it.
 STORE_INT32 = 0
@@ -44,34 +45,60 @@ def column_terms(terms, col_lo, width, depth, a_zero_point, col_sums, b_zero_poi
 
 @kernel(inline="always")
 def finish_block(raw, row_lo, row_hi, col_lo, width, row_sums, terms, b_zero_points, mode, multipliers,
-                 quantized_multipliers, shifts, y_zero_point, low, high, out):
-    """out[i, col_lo + c] for row_lo <= i < row_hi, c < width, from the raw sums ``raw[i - row_lo, c]``:
-    ``raw + terms[c] - zb[j] * row_sums[i]`` (j = col_lo + c) in wrapping int32, stored (mode 0) or
-    requantized and clamped (modes 1-3).
+                 quantized_multipliers, shifts, y_zero_point, low, high, out, out_row, out_col):
+    """out[i - out_row, col_lo + c - out_col] for row_lo <= i < row_hi, c < width, from the raw sums
+    ``raw[i - row_lo, c]``: ``raw + terms[c] - zb[j] * row_sums[i]`` (j = col_lo + c) in wrapping
+    int32, stored (mode 0) or requantized and clamped (modes 1-3). ``out_row``/``out_col`` place
+    the block in ``out``: zeros for the output itself, the block's origin for a staging buffer.
 
     Called once per block, not per row: numba passes each array argument of an inlined function
     with two atomic reference-count updates, which per row cost more than the row's arithmetic.
     The mode is tested once per row so that each loop vectorises. Column indices are unsigned:
     numba then omits its negative-index check, which would otherwise turn the loads into gathers."""
     first = np.uint64(col_lo)
+    to = np.uint64(col_lo - out_col)
     for i in range(row_lo, row_hi):
         r = i - row_lo
+        o = i - out_row
         row_sum = row_sums[i]
         if mode == STORE_INT32:
             for c in range(width):
                 j = first + np.uint64(c)
-                out[i, j] = _corrected(raw[r, c], terms[c], b_zero_points[j], row_sum)
+                out[o, to + np.uint64(c)] = _corrected(raw[r, c], terms[c], b_zero_points[j], row_sum)
         elif mode == FLOAT:
             for c in range(width):
                 j = first + np.uint64(c)
-                out[i, j] = requantize_float(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum),
+                out[o, to + np.uint64(c)] = requantize_float(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum),
                                              multipliers[j], y_zero_point, low, high)
         else:
             for c in range(width):
                 j = first + np.uint64(c)
-                out[i, j] = requantize_value(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum), mode,
+                out[o, to + np.uint64(c)] = requantize_value(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum), mode,
                                              np.float32(0), quantized_multipliers[j], shifts[j], y_zero_point, low,
                                              high)
+
+
+@kernel(inline="always")
+def stream_block(staged, row_lo, row_hi, col_lo, width, out):
+    """``out[row_lo:row_hi, col_lo:col_lo + width] = staged[:row_hi - row_lo, :width]``, the whole
+    64-byte lines of each row by non-temporal stores: they go to memory without being read into
+    the caches first or evicting the operands a kernel keeps there (for an output too large to
+    stay in cache anyway). The kernel must end with ``bits.store_fence``."""
+    item = out.itemsize
+    per_line = 64 // item
+    base = out.ctypes.data
+    start = np.uint64(col_lo)
+    for i in range(row_lo, row_hi):
+        r = i - row_lo
+        row_bytes = i * out.strides[0] + col_lo * item
+        head = min(((-(base + row_bytes)) % 64) // item, width) if (base + row_bytes) % item == 0 else width
+        body_end = head + (width - head) // per_line * per_line
+        for c in range(head):
+            out[i, start + np.uint64(c)] = staged[r, c]
+        for c in range(head, body_end, per_line):
+            stream_64_bytes(out, row_bytes + c * item, staged, (r * staged.shape[1] + c) * item)
+        for c in range(body_end, width):
+            out[i, start + np.uint64(c)] = staged[r, c]
 
 
 @kernel
@@ -100,4 +127,4 @@ def gemm_rows_tile(a, b, a_zero_point, b_zero_points, bias, mode, multipliers, q
         a_sums[i] = a_sum
     terms = bias[col_lo:col_hi].copy()
     finish_block(scratch, row_lo, row_hi, col_lo, width, a_sums, terms, b_zero_points, mode, multipliers,
-                 quantized_multipliers, shifts, y_zero_point, low, high, out)
+                 quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)

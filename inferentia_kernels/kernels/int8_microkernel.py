@@ -380,4 +380,4 @@ def gemm_packed_tile(a_packed, b_packed, depth, k_tile, row_sums, col_sums, a_ze
         width = min(columns, cols - j)
         column_terms(terms, j, width, depth, a_zero_point, col_sums, b_zero_points, bias)
         finish_block(sums, row_lo, min(row_hi, rows), j, width, row_sums, terms, b_zero_points, mode, multipliers,
-                     quantized_multipliers, shifts, y_zero_point, low, high, out)
+                     quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)

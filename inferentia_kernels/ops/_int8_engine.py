@@ -63,6 +63,11 @@ PARALLEL_PACK_VALUES = 1 << 18
 PARALLEL_MACS = 1 << 25
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
+#: Output bytes from which the AMX kernel streams its results to memory (non-temporal stores)
+#: instead of through the caches, where they would evict the operands the kernel reuses:
+#: twice a core's L2, so only outputs that could not stay in cache anyway. 2048^3
+#: prepacked: 7.0-7.4 -> 5.9-6.9 ms.
+STREAM_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,7 @@ class _AmxBackend(_Backend):
             row_sums = scratch_vector("amx row sums", row_hi, np.int32)
         gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, product.depth,
                       self.config, row_sums, *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo,
-                      col_hi, sums, out)
+                      col_hi, product.stream, sums, out)
 
 
 #: The unused matrix argument of the AMX kernel when A comes packed.
@@ -340,7 +345,7 @@ class _Product:
     """Packed B with the zero points and epilogue of one call: everything the tile kernels need."""
 
     def __init__(self, weights: PackedB, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
-                 epilogue: Epilogue):
+                 epilogue: Epilogue, stream: bool = False):
         backend, cols, padded = weights.backend, weights.cols, weights.padded_cols
         self.backend, self.weights = backend, weights
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
@@ -350,6 +355,7 @@ class _Product:
         self.bias = _padded(epilogue.bias, padded)
         self.multipliers, self.quantized, self.shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
         self.epilogue = epilogue
+        self.stream = stream  # results bypass the caches (AMX kernel only)
 
     @property
     def packed(self) -> np.ndarray:
@@ -411,7 +417,9 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     if out is None and not rows_here:
         out = scratch_vector("int8 product", rows * cols, epilogue.out_dtype).reshape(rows, cols)
     weights = _weights(backend, b, b_positions, pack_now=not column_strips)
-    product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue)
+    # An output that tile_done reads back at once stays cached.
+    stream = tile_done is None and out.nbytes >= STREAM_BYTES
+    product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue, stream)
 
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
