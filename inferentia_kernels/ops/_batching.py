@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -17,7 +18,7 @@ def batched_matmul(a: np.ndarray, b: np.ndarray, batch: tuple, gemm: Callable[[n
     rows, cols = a3.shape[-2], b3.shape[-1]
     if b3.ndim == 2:
         # Shared weights: fold A's batch (which is then the whole batch) into its rows, one GEMM.
-        folded = a3.reshape(int(np.prod(a3.shape[:-1])), a3.shape[-1])
+        folded = a3.reshape(math.prod(a3.shape[:-1]), a3.shape[-1])
         result = gemm(folded, b3).reshape(*a3.shape[:-2], rows, cols)
     else:
         a_b = np.broadcast_to(a3, (*batch, *a3.shape[-2:]))

@@ -62,6 +62,8 @@ def matmul_shapes(op: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, int, 
     b2 = (*b_shape, 1) if len(b_shape) == 1 else b_shape
     if a2[-1] != b2[-2]:
         raise invalid(op, "b", f"of shape (..., {a2[-1]}, N) to match a's last dimension", f"shape {b_shape}")
+    if a2[:-2] == b2[:-2] or not b2[:-2]:  # the common cases, without numpy's broadcasting machinery
+        return a2[:-2], a2[-2], a2[-1], b2[-1]
     try:
         batch = np.broadcast_shapes(a2[:-2], b2[:-2])
     except ValueError:

@@ -99,7 +99,9 @@ def _round_up(n: int, multiple: int) -> int:
 
 
 def _padded(values: np.ndarray, size: int) -> np.ndarray:
-    """``values`` followed by zeros up to ``size``."""
+    """``values`` followed by zeros up to ``size`` (``values`` itself when contiguous and of that size)."""
+    if values.size == size and values.flags.c_contiguous:
+        return values
     out = np.zeros(size, values.dtype)
     out[:values.size] = values
     return out

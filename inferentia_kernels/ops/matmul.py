@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import describe, invalid, wrong_dtype
@@ -96,7 +98,7 @@ def matmul(a, b, *, precision: str = "bf16", bias=None, activation=None, device=
     a32 = round_to_precision(OP, "a", a, precision)
     b32 = round_to_precision(OP, "b", b, precision)
     batch, rows, depth, cols = matmul_shapes(OP, a32.shape, b32.shape)
-    record_gemm(OP, m=rows, k=depth, n=cols, batch=int(np.prod(batch)), precision=precision,
+    record_gemm(OP, m=rows, k=depth, n=cols, batch=math.prod(batch), precision=precision,
                 shared_weights=b32.ndim <= 2)
     if bias is None:
         bias32 = np.zeros(cols, np.float32)

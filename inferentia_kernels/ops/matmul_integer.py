@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -69,6 +70,6 @@ def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.n
         :class:`AccumulatorOverflowWarning` is issued when K and the zero points allow it).
     """
     a, b, za, zb, batch, rows, depth, cols = prepare(OP, a, b, a_zero_point, b_zero_point)
-    record_gemm(OP, m=rows, k=depth, n=cols, batch=int(np.prod(batch)), precision="int8", shared_weights=b.ndim <= 2)
+    record_gemm(OP, m=rows, k=depth, n=cols, batch=math.prod(batch), precision="int8", shared_weights=b.ndim <= 2)
     epilogue = Epilogue(bias=np.zeros(cols, np.int32))
     return batched_matmul(a, b, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), np.int32)

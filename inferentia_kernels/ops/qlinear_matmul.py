@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numpy as np
 
 from ..errors import describe, invalid, wrong_dtype
@@ -58,7 +59,7 @@ def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=No
     b_qp = _operand_qparams("b", b_qp, b_arr.dtype, b_arr)
     y_qp = output_qparams(OP, y_qp)
     a_arr, b_arr, za, zb, batch, rows, depth, cols = prepare(OP, a_arr, b_arr, a_qp.zero_point, b_qp.zero_point)
-    record_gemm(OP, m=rows, k=depth, n=cols, batch=int(np.prod(batch)), precision="int8",
+    record_gemm(OP, m=rows, k=depth, n=cols, batch=math.prod(batch), precision="int8",
                 shared_weights=b_arr.ndim <= 2)
     b_scale = np.broadcast_to(b_qp.scale, (cols,))
     float_multipliers, real_multipliers = scale_multipliers(a_qp, b_scale, y_qp)
