@@ -236,6 +236,33 @@ def test_a_tile_writes_its_block_and_nothing_else(path, stream):
     assert (out == sentinel).all()
 
 
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+def test_amx_threads_share_a_tiles_row_blocks_through_its_counter():
+    """The AMX tile kernel computes exactly the row blocks it claims: a call on a counter at 3
+    leaves the first three blocks alone; a call that reserves 2 blocks stops before the last two;
+    a last call (reserving none) finishes the tile. Together they give the reference's block, as
+    threads sharing a strip do."""
+    backend = _int8_engine._BACKENDS["amx"]
+    rng = np.random.default_rng(23)
+    m, k, n = 230, 200, 100  # 8 row blocks, the last partial
+    a, b = random_int8(rng, np.int8, (m, k)), random_int8(rng, np.uint8, (k, n))
+    zb = random_int8(rng, np.uint8, (n,))
+    product = _int8_engine._Product(_int8_engine.PackedB(backend, b).pack_all(), a.dtype, 4, zb.astype(np.int32),
+                                    _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
+    a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
+    expected = ref_matmul_integer(a, b, 4, zb)
+    sentinel = np.int32(-987654321)
+    out = np.full((m, n), sentinel, np.int32)
+    rows_end, cols_end = 8 * backend.rows, -(-n // backend.cols) * backend.cols
+    claims = np.array([3], np.int64)
+    product.tile(a_rows, m, 0, rows_end, 0, cols_end, out, claims, 2)
+    assert claims[0] == 6 and (out[:96] == sentinel).all() and (out[192:] == sentinel).all()
+    np.testing.assert_array_equal(out[96:192], expected[96:192])
+    product.tile(a_rows, m, 0, rows_end, 0, cols_end, out, claims, 0)
+    np.testing.assert_array_equal(out[96:], expected[96:])
+    assert (out[:96] == sentinel).all()
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int8])
 @pytest.mark.parametrize("offset", [0, 1, 3, 16, 63], ids=lambda o: f"offset{o}")
 def test_streamed_rows_are_exact_and_stay_inside_their_block(dtype, offset):
@@ -457,7 +484,8 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
             amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), True, False, np.zeros(2048, np.uint8),
                               np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
-                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, False, np.zeros((32, 32), np.int32),
+                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, np.zeros(1, np.int64), 0, False,
+                              np.zeros((32, 32), np.int32),
                               np.zeros((32, 32), np.int32))
         except TypingError as error:
             print("refused:", "lacks ['amx-int8', 'amx-tile']" in str(error))

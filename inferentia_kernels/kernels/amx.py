@@ -39,6 +39,7 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
+from .atomics import fetch_add
 from .bits import copy_64_bytes, store_fence
 from .gemm_int8 import column_terms, finish_block, stream_block
 from .jit import kernel
@@ -223,7 +224,7 @@ def _sum_row_block(a, i, wanted, row_sums):
 @kernel
 def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point,
                   b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
-                  cols, row_lo, row_hi, col_lo, col_hi, stream, sums, out):
+                  cols, row_lo, row_hi, col_lo, col_hi, claims, reserve, stream, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
     multiples of MR/NR.
 
@@ -235,7 +236,14 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     and ``a`` is not read. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling
     thread; ``config`` is ``tile_config()``. For each row block every column block of the tile
     adds its whole K in tile registers; then the epilogue finishes the row block's outputs, with
-    ``stream`` into a buffer first, from which they go to ``out`` by non-temporal stores."""
+    ``stream`` into a buffer first, from which they go to ``out`` by non-temporal stores.
+
+    Row blocks are claimed one at a time from the counter ``claims[0]`` (int64, zero for a new
+    tile; the n-th claim takes the n-th block), so threads that run the same tile with the same
+    counter share its row blocks, each computing those it claims: a thread that starts late or
+    runs slow does less of the tile instead of holding up the others. A thread stops claiming
+    once no more than ``reserve`` blocks are left (0 takes all): those are for a thread that
+    passes 0."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
     width = col_hi - col_lo
@@ -244,7 +252,12 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     column_terms(terms, col_lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
     staged = np.empty((MR, valid if stream else 0), out.dtype)
     _configure(config)
-    for i in range(row_lo, row_hi, MR):
+    blocks = (row_hi - row_lo + MR - 1) // MR
+    while claims[0] < blocks - reserve:
+        claimed = fetch_add(claims, 0, 1)
+        if claimed >= blocks:
+            break
+        i = row_lo + claimed * MR
         a_offset = (i // TILE) * block_bytes
         if pack_rows:
             _pack_row_block(a, i, k_blocks, a_packed)

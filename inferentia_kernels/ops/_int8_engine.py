@@ -63,6 +63,8 @@ PARALLEL_PACK_VALUES = 1 << 18
 PARALLEL_MACS = 1 << 25
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
+#: Row blocks of a shared strip that pool threads leave to the calling thread (see ``gemm_int8_rows``).
+CALLER_BLOCKS = 2
 #: Output bytes from which the AMX kernel streams its results to memory (non-temporal stores)
 #: instead of through the caches, where they would evict the operands the kernel reuses:
 #: twice a core's L2, so only outputs that could not stay in cache anyway. 2048^3
@@ -178,7 +180,8 @@ class _Backend:
         return self.a_dtype
 
     def packs_rows_in_tiles(self, source: RowSource) -> bool:
-        """Whether the tile kernel packs ``source``'s rows itself (no packing pass over A)."""
+        """Whether the tile kernel packs ``source``'s rows itself (no packing pass over A), one
+        row block at a time, claiming each so that threads can share a tile's rows."""
         return False
 
     def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool) -> RowsOfA:
@@ -203,8 +206,12 @@ class _Backend:
         """The calling thread's int32 [rows, cols] buffer of a tile's raw sums."""
         return scratch_vector("int8 sums", rows * self.cols, np.int32).reshape(-1, self.cols)
 
-    def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        """Output block [row_lo, row_hi) x [col_lo, col_hi) (rows of ``a``) into ``out``."""
+    def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None,
+             reserve=0) -> None:
+        """Output block [row_lo, row_hi) x [col_lo, col_hi) (rows of ``a``) into ``out``. Kernels
+        that claim row blocks (``packs_rows_in_tiles``) take them from ``claims`` (int64 [1], see
+        ``kernels.amx.gemm_amx_tile``), shared by threads running the same block; this one
+        computes the whole block."""
         gemm_packed_tile(a.packed, product.packed, product.depth, K_TILE, a.row_sums, *product.kernel_arguments(),
                          rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
 
@@ -237,7 +244,8 @@ class _AmxBackend(_Backend):
             return super().rows_of_a(source, first, count, slot, parallel)
         return RowsOfA(matrix=source.a[first:first + count])
 
-    def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
+    def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None,
+             reserve=0) -> None:
         # Once per process, also in one that runs this tile for another (e.g. a dask worker).
         if not amx.request_permission():
             raise RuntimeError("AMX: Linux refused this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)")
@@ -250,7 +258,7 @@ class _AmxBackend(_Backend):
             row_sums = scratch_vector("amx row sums", row_hi, np.int32)
         gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, product.depth,
                       self.config, row_sums, *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo,
-                      col_hi, product.stream, sums, out)
+                      col_hi, np.zeros(1, np.int64) if claims is None else claims, reserve, product.stream, sums, out)
 
 
 #: The unused matrix argument of the AMX kernel when A comes packed.
@@ -369,8 +377,8 @@ class _Product:
         return (self.weights.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized,
                 self.shifts, np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
 
-    def tile(self, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out) -> None:
-        self.backend.tile(self, a, rows, row_lo, row_hi, col_lo, col_hi, out)
+    def tile(self, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None, reserve=0) -> None:
+        self.backend.tile(self, a, rows, row_lo, row_hi, col_lo, col_hi, out, claims, reserve)
 
 
 def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue) -> np.ndarray:
@@ -404,13 +412,18 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     padded_rows = _round_up(rows, backend.rows)
     whole = max_packed_bytes is None or (
         backend.a_size(padded_rows, depth) * backend.a_dtype.itemsize <= max_packed_bytes)
-    if whole and rows * depth * cols < PARALLEL_MACS and not _tiles.on_a_device():
+    alone = rows * depth * cols < PARALLEL_MACS and not _tiles.on_a_device()
+    # On the host, threads share the row blocks of strips whose tile kernel packs them itself
+    # (``_Backend.packs_rows_in_tiles``), instead of splitting rows between them.
+    shared = backend.packs_rows_in_tiles(source) and tile_done is None and not _tiles.on_a_device()
+    if whole and alone:
         tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
     elif whole:
         # Each thread packs its own part of a fresh B, rather than all waiting for all of it,
         # when A is the smaller operand or needs no packing pass.
         own_b = rows < cols or (isinstance(b, np.ndarray) and backend.packs_rows_in_tiles(source))
         tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
+                                                 threads=1 if shared else None,
                                                  n_tile=_strip_width(backend, depth, cols, own_b))
     else:
         chunk = CHUNK_BYTES // max(backend.a_size(1, depth) * backend.a_dtype.itemsize, 1)
@@ -426,13 +439,31 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
+    helper = None
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
         a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True)
+        strip_of = {tile: s for s, tile in enumerate(tiles)}
+        ready = [weights.packed_all] * len(tiles)  # whether a strip's columns of B are packed
+        claims = np.zeros((len(tiles), 1), np.int64)  # row blocks of each strip claimed so far
 
         def run(tile: _tiles.Tile) -> None:
-            if not weights.packed_all:
+            s = strip_of[tile]
+            if not ready[s]:
                 weights.pack(tile[2], tile[3])  # each strip's owner packs its own columns of B
-            product.tile(a, rows, *tile, out)
+                ready[s] = True
+            product.tile(a, rows, *tile, out, claims[s])
+
+        if shared and not alone:
+            caller, blocks = threading.get_ident(), -(-padded_rows // backend.rows)
+
+            def helper() -> None:
+                """Join every strip whose B is packed while it has row blocks to claim. Pool
+                threads leave the last ones to the calling thread: they finish first, so the
+                caller finds them done rather than sleeping until they are."""
+                reserve = 0 if threading.get_ident() == caller else CALLER_BLOCKS
+                for s, tile in enumerate(tiles):
+                    if ready[s] and claims[s, 0] < blocks - reserve:
+                        product.tile(a, rows, *tile, out, claims[s], reserve)
     else:  # row tiles: each packs its own rows of A (into its thread's scratch, or in the tile kernel)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
@@ -450,8 +481,12 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         tile = inside(tile)
         tile_done(tile, out[tile[0]:tile[1]])
 
-    _tiles.run_tiles(run, tiles, out=out, region=lambda tile: _block(inside(tile)),
-                     after=None if tile_done is None or rows_here else after)
+    # With B packed, all threads go through the strips together from the start, sharing each
+    # one's row blocks; with a fresh B, each strip's owner packs its part first, and a thread
+    # done with its own strips helps with the others' remaining blocks.
+    _tiles.run_tiles(run, [] if helper is not None and all(ready) else tiles, out=out,
+                     region=lambda tile: _block(inside(tile)),
+                     after=None if tile_done is None or rows_here else after, helper=helper)
 
 
 def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:

@@ -148,10 +148,12 @@ def _run_elsewhere(work: Callable[[Tile], None], tiles: list[Tile], out: np.ndar
 
 
 def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: Executor | None,
-              after: Callable[[Tile], None] | None = None) -> None:
+              after: Callable[[Tile], None] | None = None, helper: Callable[[], None] | None = None) -> None:
     """Run ``tasks`` on ``executor``; None: the calling thread and up to THREADS - 1 pool threads take
     tasks in order until none is left (the caller works rather than sleeping while a pool thread
-    wakes up, and no more threads run than the host has CPUs, whatever the number of tasks)."""
+    wakes up, and no more threads run than the host has CPUs, whatever the number of tasks). Then
+    each of them, all THREADS with a ``helper``, runs ``helper()``: it may join tasks still running
+    (whose tiles share their work between threads)."""
     if executor is not None:
         futures = [executor.submit(_run_all, work, task, after) for task in tasks]
         wait(futures)
@@ -164,10 +166,13 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
                 with lock:
                     task = next(pending, None)
                 if task is None:
-                    return
+                    break
                 _run_all(work, task, after)
+            if helper is not None:
+                helper()
 
-        futures = [_host_pool().submit(drain) for _ in range(min(len(tasks), THREADS) - 1)]
+        threads = THREADS if helper is not None else min(len(tasks), THREADS)
+        futures = [_host_pool().submit(drain) for _ in range(threads - 1)]
         try:
             drain()
         finally:  # every task has finished (or failed) before the output is handed back
@@ -177,9 +182,11 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
 
 
 def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarray | None = None,
-              region: Callable[[Tile], tuple] | None = None, after: Callable[[Tile], None] | None = None) -> None:
+              region: Callable[[Tile], tuple] | None = None, after: Callable[[Tile], None] | None = None,
+              helper: Callable[[], None] | None = None) -> None:
     """Run ``work(tile)`` for every output tile, then ``after(tile)`` once the tile's part of the
-    output is final: on the current device's executor when it has one, else on the host threads.
+    output is final: on the current device's executor when it has one, else on the host threads,
+    each of which then runs ``helper()`` (if given, only off a device) once no tile is left to take.
 
     ``work`` writes the tile's part ``out[region(tile)]`` of ``out``. A device whose executor runs
     tasks in other processes gets each task with a copy of ``work``'s data and sends the parts back;
@@ -188,7 +195,8 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
     device = _device.get()
     tasks = owned_runs(tiles, device)
     if tiles_run_here():
-        _run_here(work, tasks, None if device is None else device.executor, after)
+        _run_here(work, tasks, None if device is None else device.executor, after,
+                  helper if device is None else None)
         return
     if out is None or region is None:
         raise RuntimeError("run_tiles: tiles for another process need out= and region=")
