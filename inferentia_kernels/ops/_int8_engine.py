@@ -439,31 +439,13 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
-    helper = None
+    tasks, helper = tiles, None
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
-        a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True)
-        strip_of = {tile: s for s, tile in enumerate(tiles)}
-        ready = [weights.packed_all] * len(tiles)  # whether a strip's columns of B are packed
-        claims = np.zeros((len(tiles), 1), np.int64)  # row blocks of each strip claimed so far
-
-        def run(tile: _tiles.Tile) -> None:
-            s = strip_of[tile]
-            if not ready[s]:
-                weights.pack(tile[2], tile[3])  # each strip's owner packs its own columns of B
-                ready[s] = True
-            product.tile(a, rows, *tile, out, claims[s])
-
-        if shared and not alone:
-            caller, blocks = threading.get_ident(), -(-padded_rows // backend.rows)
-
-            def helper() -> None:
-                """Join every strip whose B is packed while it has row blocks to claim. Pool
-                threads leave the last ones to the calling thread: they finish first, so the
-                caller finds them done rather than sleeping until they are."""
-                reserve = 0 if threading.get_ident() == caller else CALLER_BLOCKS
-                for s, tile in enumerate(tiles):
-                    if ready[s] and claims[s, 0] < blocks - reserve:
-                        product.tile(a, rows, *tile, out, claims[s], reserve)
+        strips = _Strips(product, backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True), rows, tiles,
+                         -(-padded_rows // backend.rows), out, shared=shared and not alone)
+        run = strips.run
+        if strips.shared:
+            tasks, helper = strips.tasks(), strips.join
     else:  # row tiles: each packs its own rows of A (into its thread's scratch, or in the tile kernel)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
@@ -481,12 +463,66 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         tile = inside(tile)
         tile_done(tile, out[tile[0]:tile[1]])
 
-    # With B packed, all threads go through the strips together from the start, sharing each
-    # one's row blocks; with a fresh B, each strip's owner packs its part first, and a thread
-    # done with its own strips helps with the others' remaining blocks.
-    _tiles.run_tiles(run, [] if helper is not None and all(ready) else tiles, out=out,
-                     region=lambda tile: _block(inside(tile)),
+    _tiles.run_tiles(run, tasks, out=out, region=lambda tile: _block(inside(tile)),
                      after=None if tile_done is None or rows_here else after, helper=helper)
+
+
+class _Strips:
+    """The column strips of one product [rows, N] (tiles of all rows), each computed by its owner
+    (``run``, a task of ``run_tiles``: packs the strip's columns of a fresh B, then computes it).
+
+    ``shared`` (kernels that claim row blocks, on the host): the threads share each strip's row
+    blocks through a counter per strip. With B packed, there are no owner tasks: every thread
+    goes through the strips together from the start (``join``). With a fresh B, each owner packs
+    its columns first; then every thread, once no task is left, joins the strips whose B is
+    packed. Pool threads leave a strip's last ``CALLER_BLOCKS`` blocks to the calling thread,
+    which joins every strip (waiting for its B) and takes what is left: it finds the pool
+    threads done rather than sleeping until they are, and a pool thread that wakes late does
+    less of the work instead of finishing last."""
+
+    def __init__(self, product: _Product, a: RowsOfA, rows: int, strips: list[_tiles.Tile], blocks: int,
+                 out: np.ndarray, shared: bool):
+        self.product, self.a, self.rows, self.strips, self.blocks, self.out = product, a, rows, strips, blocks, out
+        self.shared = shared
+        self.index = {strip: s for s, strip in enumerate(strips)}
+        self.claims = np.zeros((len(strips), 1), np.int64)  # row blocks of each strip claimed so far
+        self.packed = [product.weights.packed_all] * len(strips)  # whether a strip's columns of B are packed
+        # Shared: set once a strip's packing has ended (or failed). Not otherwise, so that the
+        # strips can go to a device's tasks in other processes.
+        self.settled = [threading.Event() for _ in strips] if shared else []
+        for packed, settled in zip(self.packed, self.settled):
+            if packed:
+                settled.set()
+        self.caller = threading.get_ident()
+
+    def tasks(self) -> list[_tiles.Tile]:
+        """The owner tasks: none when B is packed (all threads join every strip)."""
+        return [] if all(self.packed) else self.strips
+
+    def run(self, strip: _tiles.Tile) -> None:
+        s = self.index[strip]
+        if not self.packed[s]:
+            try:
+                self.product.weights.pack(strip[2], strip[3])  # each strip's owner packs its own columns of B
+                self.packed[s] = True
+            finally:  # a caller waiting for the strip goes on; a failed packing raises from the owner's task
+                if self.shared:
+                    self.settled[s].set()
+        self._claim(s)
+
+    def join(self) -> None:
+        """Claim row blocks of every strip whose B is packed; the caller waits for each strip's B."""
+        caller = threading.get_ident() == self.caller
+        for s, settled in enumerate(self.settled):
+            if caller:
+                settled.wait()  # its owner is packing it: the caller ran every task not taken by a pool thread
+            if settled.is_set():
+                self._claim(s)
+
+    def _claim(self, s: int) -> None:
+        reserve = CALLER_BLOCKS if self.shared and threading.get_ident() != self.caller else 0
+        if self.packed[s] and self.claims[s, 0] < self.blocks - reserve:
+            self.product.tile(self.a, self.rows, *self.strips[s], self.out, self.claims[s], reserve)
 
 
 def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
