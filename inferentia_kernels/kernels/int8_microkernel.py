@@ -218,6 +218,53 @@ def _b_row(k, inner, positions):
     return (k % inner) * positions + k // inner
 
 
+def _interleave(builder, first, second, lanes: int):
+    """``[first[0], second[0], first[1], second[1], ...]``: two vectors of ``lanes`` lanes zipped."""
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), 2 * lanes), [v for c in range(lanes) for v in (c, lanes + c)])
+    return builder.shuffle_vector(first, second, mask)
+
+
+@intrinsic
+def _pack_16_quads(typingctx, packed, byte_offset, row0, row1, row2, row3, at, flip, col_sums, sums_at):
+    """16 columns of one 4-byte group of packed B in a few vector instructions: bytes ``at`` ..
+    ``at + 16`` of the rows ``row0`` .. ``row3`` (k, k + 1, k + 2, k + 3; int8 or uint8), each
+    ``^ flip``, stored interleaved as 16 words ``[row0[c], row1[c], row2[c], row3[c]]`` at byte
+    ``byte_offset`` of ``packed``; their signed sums added to ``col_sums[sums_at:sums_at + 16]``.
+    The scalar loop of ``pack_b_groups`` does the same one column at a time (LLVM does not turn
+    it into these shuffles)."""
+    rows = (row0, row1, row2, row3)
+    if not all(isinstance(r, types.Array) and r.dtype in (types.int8, types.uint8) and r.ndim == 1 for r in rows):
+        return None
+    if not (isinstance(packed, types.Array) and isinstance(col_sums, types.Array) and col_sums.dtype == types.int32):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+        bytes16 = ir.VectorType(i8, 16)
+        at_, offset, sums_offset = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (6, 1, 9))
+        flips = broadcast(builder, builder.trunc(context.cast(builder, args[7], signature.args[7], types.uint8), i8),
+                          bytes16)
+        values = []
+        for r in range(4):
+            data = builder.bitcast(array_data(context, builder, signature.args[2 + r], args[2 + r]), i8.as_pointer())
+            values.append(builder.xor(load_vector(builder, data, at_, bytes16, 1), flips))
+        pairs = [builder.bitcast(_interleave(builder, values[q], values[q + 1], 16), ir.VectorType(i16, 16))
+                 for q in (0, 2)]
+        words = builder.bitcast(_interleave(builder, pairs[0], pairs[1], 16), ir.VectorType(i8, 64))
+        base = builder.bitcast(array_data(context, builder, signature.args[0], args[0]), i8.as_pointer())
+        builder.store(words, builder.bitcast(builder.gep(base, [offset]), words.type.as_pointer()), align=1)
+        lanes = ir.VectorType(i32, 16)
+        total = builder.sext(values[0], lanes)
+        for v in values[1:]:
+            total = builder.add(total, builder.sext(v, lanes))
+        sums = builder.gep(array_data(context, builder, signature.args[8], args[8]), [sums_offset])
+        sums = builder.bitcast(sums, lanes.as_pointer())
+        builder.store(builder.add(builder.load(sums, align=4), total), sums, align=4)
+        return context.get_dummy_value()
+
+    return types.void(packed, byte_offset, row0, row1, row2, row3, at, flip, col_sums, sums_at), codegen
+
+
 @kernel
 def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, packed, col_sums):
     """Columns [col_lo, col_hi) of packed B from B [K, N] into ``packed`` (flat, C-contiguous int8
@@ -250,6 +297,8 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
             words[first + (width if group * g < depth else 0):first + columns] = 0
     # Each group's rows read once for all blocks of the range, each word written once. Unsigned
     # offsets: numba then skips its negative-index tests and the loops vectorise.
+    # Each group's rows read once for all blocks of the range, each word written once. Unsigned
+    # offsets: numba then skips its negative-index tests and the loops vectorise.
     full_groups = depth // group
     for g in range(full_groups):
         k = group * g
@@ -262,6 +311,11 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
         for j0 in range(col_lo, valid_hi, columns):
             offset = np.uint64(j0 - col_lo)
             first = np.uint64((j0 // columns) * groups * columns + g * columns)
+            if group == 4 and columns % 16 == 0 and valid_hi - j0 >= columns:  # a whole block, 16 columns at a time
+                for c in range(0, columns, 16):
+                    _pack_16_quads(packed, 4 * (first + np.uint64(c)), row0, row1, row2, row3, offset + np.uint64(c),
+                                   flip, col_sums, np.uint64(j0) + np.uint64(c))
+                continue
             for c in range(min(columns, valid_hi - j0)):
                 at = offset + np.uint64(c)
                 v0 = np.int32(np.int8(np.uint8(row0[at]) ^ flip))
