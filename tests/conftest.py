@@ -21,22 +21,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture
 def fresh_pool():
-    """Give the test its own host thread pool and shut it down afterwards.
+    """Give the test its own host worker threads and stop them afterwards.
 
-    Yields a function that shuts down the current pool, so that the next op creates one sized by
-    a patched ``_tiles.THREADS``.
+    Yields a function that stops the current workers, so that the next op starts as many as a
+    patched ``_tiles.THREADS`` asks for.
     """
-    from inferentia_kernels.ops import _tiles
+    from inferentia_kernels.ops import _workers
 
-    def reset() -> None:
-        pool, _tiles._pool = _tiles._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
-
-    saved = _tiles._pool
-    _tiles._pool = None
+    _workers.stop_all()
     try:
-        yield reset
+        yield _workers.stop_all
     finally:
-        reset()
-        _tiles._pool = saved
+        _workers.stop_all()

@@ -63,7 +63,7 @@ PARALLEL_PACK_VALUES = 1 << 18
 PARALLEL_MACS = 1 << 25
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
-#: Row blocks of a shared strip that pool threads leave to the calling thread (see ``gemm_int8_rows``).
+#: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``).
 CALLER_BLOCKS = 2
 #: Output bytes from which the AMX kernel streams its results to memory (non-temporal stores)
 #: instead of through the caches, where they would evict the operands the kernel reuses:
@@ -360,7 +360,8 @@ class _Product:
         self.backend, self.weights = backend, weights
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
         self.za = np.int32(a_zero_point + (128 if backend.a_flip(a_dtype) else 0))
-        self.zb = _padded(np.asarray(b_zero_points - (128 if weights.dtype == np.uint8 else 0), np.int32), padded)
+        zb = b_zero_points - 128 if weights.dtype == np.uint8 else b_zero_points
+        self.zb = _padded(np.asarray(zb, np.int32), padded)
         self.row_sums_needed = bool(self.zb.any())  # zb * rowsum(A) is the only use of A's row sums
         self.bias = _padded(epilogue.bias, padded)
         self.multipliers, self.quantized, self.shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
@@ -475,9 +476,9 @@ class _Strips:
     blocks through a counter per strip. With B packed, there are no owner tasks: every thread
     goes through the strips together from the start (``join``). With a fresh B, each owner packs
     its columns first; then every thread, once no task is left, joins the strips whose B is
-    packed. Pool threads leave a strip's last ``CALLER_BLOCKS`` blocks to the calling thread,
-    which joins every strip (waiting for its B) and takes what is left: it finds the pool
-    threads done rather than sleeping until they are, and a pool thread that wakes late does
+    packed. Worker threads leave a strip's last ``CALLER_BLOCKS`` blocks to the calling thread,
+    which joins every strip (waiting for its B) and takes what is left: it finds the worker
+    threads done rather than sleeping until they are, and a worker that wakes late does
     less of the work instead of finishing last."""
 
     def __init__(self, product: _Product, a: RowsOfA, rows: int, strips: list[_tiles.Tile], blocks: int,
@@ -487,12 +488,9 @@ class _Strips:
         self.index = {strip: s for s, strip in enumerate(strips)}
         self.claims = np.zeros((len(strips), 1), np.int64)  # row blocks of each strip claimed so far
         self.packed = [product.weights.packed_all] * len(strips)  # whether a strip's columns of B are packed
-        # Shared: set once a strip's packing has ended (or failed). Not otherwise, so that the
-        # strips can go to a device's tasks in other processes.
-        self.settled = [threading.Event() for _ in strips] if shared else []
-        for packed, settled in zip(self.packed, self.settled):
-            if packed:
-                settled.set()
+        # Shared with B to pack: set once a strip's packing has ended (or failed). Not otherwise,
+        # so that the strips can go to a device's tasks in other processes.
+        self.settled = [threading.Event() for _ in strips] if shared and not all(self.packed) else None
         self.caller = threading.get_ident()
 
     def tasks(self) -> list[_tiles.Tile]:
@@ -506,18 +504,20 @@ class _Strips:
                 self.product.weights.pack(strip[2], strip[3])  # each strip's owner packs its own columns of B
                 self.packed[s] = True
             finally:  # a caller waiting for the strip goes on; a failed packing raises from the owner's task
-                if self.shared:
+                if self.settled is not None:
                     self.settled[s].set()
         self._claim(s)
 
     def join(self) -> None:
         """Claim row blocks of every strip whose B is packed; the caller waits for each strip's B."""
         caller = threading.get_ident() == self.caller
-        for s, settled in enumerate(self.settled):
-            if caller:
-                settled.wait()  # its owner is packing it: the caller ran every task not taken by a pool thread
-            if settled.is_set():
-                self._claim(s)
+        for s in range(len(self.strips)):
+            if self.settled is not None:
+                if caller:
+                    self.settled[s].wait()  # its owner is packing it: the caller ran every task no worker took
+                if not self.settled[s].is_set():
+                    continue
+            self._claim(s)
 
     def _claim(self, s: int) -> None:
         reserve = CALLER_BLOCKS if self.shared and threading.get_ident() != self.caller else 0

@@ -8,7 +8,7 @@ add every output's products in a fixed order whatever tile it lands in.
 
 Inside ``on_device(op, device)`` the workers are the device's simulated cores: the plan aims at
 one tile per core at least, every tile belongs to exactly one core (contiguous runs of tiles per
-core), and each core's tiles run as tasks on the device's executor (the host thread pool when it
+core), and each core's tiles run as tasks on the device's executor (the host threads when it
 has none). Work that only prepares operands (packing) always runs on the host threads
 (``run_on_host``): its results must stay in this process.
 """
@@ -21,12 +21,13 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, wait
 
 import numpy as np
 
 from ..device import Device
 from ..errors import describe, wrong_dtype
+from . import _workers
 
 __all__ = ["N_TILE", "THREADS", "Tile", "device_op", "on_a_device", "on_device", "owned_runs", "plan_tiles", "record_gemm",
            "row_chunks", "run_on_host", "run_tiles", "workers"]
@@ -38,7 +39,6 @@ THREADS = os.cpu_count() or 1
 
 Tile = tuple[int, int, int, int]  # row_lo, row_hi, col_lo, col_hi
 
-_pool: ThreadPoolExecutor | None = None
 _device: contextvars.ContextVar[Device | None] = contextvars.ContextVar("inferentia_kernels_device", default=None)
 
 
@@ -126,13 +126,6 @@ def row_chunks(rows: int, segment: int, limit: int, cols: int, *, threads: int |
     ]
 
 
-def _host_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="inferentia-kernels")
-    return _pool
-
-
 def _run_all(work: Callable[[Tile], None], tiles: list[Tile], after: Callable[[Tile], None] | None = None) -> None:
     for tile in tiles:
         work(tile)
@@ -149,36 +142,50 @@ def _run_elsewhere(work: Callable[[Tile], None], tiles: list[Tile], out: np.ndar
 
 def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: Executor | None,
               after: Callable[[Tile], None] | None = None, helper: Callable[[], None] | None = None) -> None:
-    """Run ``tasks`` on ``executor``; None: the calling thread and up to THREADS - 1 pool threads take
-    tasks in order until none is left (the caller works rather than sleeping while a pool thread
-    wakes up, and no more threads run than the host has CPUs, whatever the number of tasks). Then
-    each of them, all THREADS with a ``helper``, runs ``helper()``: it may join tasks still running
-    (whose tiles share their work between threads)."""
+    """Run ``tasks`` on ``executor``; None: the calling thread and up to THREADS - 1 host workers
+    (``_workers``; fewer while other calls use them) take tasks in order until none is left (the
+    caller works rather than sleeping while a worker wakes up, and no more threads run than the
+    host has CPUs, whatever the number of tasks). Then each of them, all THREADS with a
+    ``helper``, runs ``helper()``: it may join tasks still running (whose tiles share their work
+    between threads)."""
     if executor is not None:
         futures = [executor.submit(_run_all, work, task, after) for task in tasks]
         wait(futures)
-    else:
-        pending = iter(tasks)
-        lock = threading.Lock()
+        for future in futures:
+            future.result()
+        return
+    pending = iter(tasks)
+    lock = threading.Lock()
 
-        def drain() -> None:
-            while True:
-                with lock:
-                    task = next(pending, None)
-                if task is None:
-                    break
-                _run_all(work, task, after)
-            if helper is not None:
-                helper()
+    def drain() -> None:
+        while True:
+            with lock:
+                task = next(pending, None)
+            if task is None:
+                break
+            _run_all(work, task, after)
+        if helper is not None:
+            helper()
 
-        threads = THREADS if helper is not None else min(len(tasks), THREADS)
-        futures = [_host_pool().submit(drain) for _ in range(threads - 1)]
-        try:
-            drain()
-        finally:  # every task has finished (or failed) before the output is handed back
-            wait(futures)
-    for future in futures:
-        future.result()
+    threads = THREADS if helper is not None else min(len(tasks), THREADS)
+    workers, started = _workers.reserve(threads - 1, THREADS), []
+    try:
+        for worker in workers:
+            worker.start(drain)
+            started.append(worker)
+        drain()
+    finally:  # every task has finished (or failed) before the output is handed back
+        failure = None
+        for worker in workers:
+            try:
+                if worker in started:
+                    worker.finish()
+            except BaseException as error:  # the first one is raised below (after the caller's own)
+                failure = failure or error
+            finally:
+                worker.reserved.release()
+    if failure is not None:
+        raise failure
 
 
 def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarray | None = None,
@@ -223,7 +230,7 @@ def _runs(items: list, parts: int) -> list[list]:
 def owned_runs(tiles: list[Tile], device: Device | None) -> list[list[Tile]]:
     """The tasks that run ``tiles``.
 
-    On the host, one task per tile: the threads take them in order as they come free, so a pool
+    On the host, one task per tile: the threads take them in order as they come free, so a worker
     thread that wakes late (a wake-up can take half a millisecond) takes fewer. On a device of
     ``cores`` cores, tasks are contiguous runs (neighbouring tiles share cache lines): core c owns
     tiles ``[c * n // cores, (c + 1) * n // cores)`` of the ``n`` tiles; each task holds tiles of

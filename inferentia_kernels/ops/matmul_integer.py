@@ -18,8 +18,14 @@ __all__ = ["matmul_integer"]
 OP = "matmul_integer"
 
 
+#: |q - zero point| of 8-bit values is at most 255, so products of K terms fit int32 up to this K.
+_SAFE_DEPTH = (2**31 - 1) // (255 * 255)
+
+
 def warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.ndarray, zb: np.ndarray,
                                   depth: int) -> None:
+    if depth <= _SAFE_DEPTH:  # no zero points can make it wrap (skips the reductions over zb)
+        return
     def largest(dtype: np.dtype, zp: np.ndarray) -> int:
         """Largest |q - zp| over the dtype's values q and the given zero points."""
         if zp.size == 0:

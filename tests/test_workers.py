@@ -1,0 +1,102 @@
+"""The host's worker threads (``ops/_workers.py``): hand-over, errors, busy workers, fork."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+import inferentia_kernels as ik
+from inferentia_kernels.ops import _tiles, _workers
+
+
+def test_a_worker_runs_the_function_on_its_own_thread_and_hands_back_its_error(fresh_pool):
+    (worker,) = _workers.reserve(1, 2)
+    try:
+        seen = []
+        worker.start(lambda: seen.append(threading.get_ident()))
+        worker.finish()
+        assert seen and seen[0] != threading.get_ident()
+
+        def fail() -> None:
+            raise KeyError("in the worker")
+
+        worker.start(fail)
+        with pytest.raises(KeyError, match="in the worker"):
+            worker.finish()
+        worker.start(lambda: seen.append(1))  # still usable after an error
+        worker.finish()
+        assert seen[-1] == 1
+    finally:
+        worker.reserved.release()
+
+
+def test_a_caller_gets_only_idle_workers(fresh_pool):
+    first = _workers.reserve(2, 3)
+    assert len(first) == 2
+    assert _workers.reserve(1, 3) == []  # both in use: the caller runs alone
+    first[0].reserved.release()
+    second = _workers.reserve(2, 3)
+    assert second == [first[0]]
+    for worker in (first[1], *second):
+        worker.reserved.release()
+
+
+def test_an_error_in_a_worker_tile_reaches_the_caller_and_the_workers_stay_usable(monkeypatch, fresh_pool):
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    caller = threading.get_ident()
+    started = threading.Event()
+
+    def work(tile):
+        if threading.get_ident() == caller:
+            started.wait(5)  # let the worker take the other tile
+        else:
+            started.set()
+            raise ValueError(f"tile {tile}")
+
+    with pytest.raises(ValueError, match="tile"):
+        _tiles.run_tiles(work, [(0, 1, 0, 1), (1, 2, 0, 1)])
+    done = []
+    _tiles.run_tiles(lambda tile: done.append(tile), [(0, 1, 0, 1), (1, 2, 0, 1)])
+    assert sorted(done) == [(0, 1, 0, 1), (1, 2, 0, 1)]
+
+
+def test_concurrent_int8_calls_agree(monkeypatch, fresh_pool):
+    """Several threads calling at once share two workers (or run alone) and get the same sums."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(_tiles, "THREADS", 3)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (300, 700), dtype=np.uint8)
+    b = rng.integers(-128, 128, (700, 400), dtype=np.int8)
+    expected = a.astype(np.int64) @ b.astype(np.int64)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ik.ops.matmul_integer(a, b, 3), range(8)))
+    for out in results:
+        np.testing.assert_array_equal(out, expected - 3 * b.astype(np.int64).sum(axis=0))
+
+
+def _product_in_child(queue) -> None:
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (300, 700), dtype=np.uint8)
+    b = rng.integers(-128, 128, (700, 400), dtype=np.int8)
+    queue.put(bool((ik.ops.matmul_integer(a, b) == a.astype(np.int64) @ b.astype(np.int64)).all()))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_child_starts_its_own_workers(monkeypatch):
+    """The parent's worker is idle when it forks; the child, which has none of its thread, starts
+    its own instead of handing work to a thread that does not exist and waiting forever."""
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    _product_in_child(multiprocessing.Queue())  # the parent's worker is running
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_product_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    assert queue.get(timeout=5)
