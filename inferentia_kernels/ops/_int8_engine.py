@@ -63,7 +63,8 @@ PARALLEL_PACK_VALUES = 1 << 18
 PARALLEL_MACS = 1 << 25
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
-#: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``).
+#: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``;
+#: 1 measured 3-7 % slower at 1024^3 and 2048^3).
 CALLER_BLOCKS = 2
 #: Output bytes from which the AMX kernel streams its results to memory (non-temporal stores)
 #: instead of through the caches, where they would evict the operands the kernel reuses:
@@ -492,6 +493,8 @@ class _Strips:
         # so that the strips can go to a device's tasks in other processes.
         self.settled = [threading.Event() for _ in strips] if shared and not all(self.packed) else None
         self.caller = threading.get_ident()
+        # Only strips of many blocks: in a strip of a few, two blocks are a large share of the work.
+        self.reserve = min(CALLER_BLOCKS, blocks // 16) if shared else 0
 
     def tasks(self) -> list[_tiles.Tile]:
         """The owner tasks: none when B is packed (all threads join every strip)."""
@@ -520,7 +523,7 @@ class _Strips:
             self._claim(s)
 
     def _claim(self, s: int) -> None:
-        reserve = CALLER_BLOCKS if self.shared and threading.get_ident() != self.caller else 0
+        reserve = self.reserve if threading.get_ident() != self.caller else 0
         if self.packed[s] and self.claims[s, 0] < self.blocks - reserve:
             self.product.tile(self.a, self.rows, *self.strips[s], self.out, self.claims[s], reserve)
 
