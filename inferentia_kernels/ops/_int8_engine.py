@@ -497,8 +497,10 @@ class _Strips:
         self.reserve = min(CALLER_BLOCKS, blocks // 16) if shared else 0
 
     def tasks(self) -> list[_tiles.Tile]:
-        """The owner tasks: none when B is packed (all threads join every strip)."""
-        return [] if all(self.packed) else self.strips
+        """The owner tasks: none when B is packed and strips have many row blocks (all threads
+        join every strip). In strips of a few blocks, sharing each one costs more than it
+        balances: every thread would read all of B instead of its strips' part."""
+        return [] if all(self.packed) and self.reserve else self.strips
 
     def run(self, strip: _tiles.Tile) -> None:
         s = self.index[strip]
