@@ -149,7 +149,8 @@ def test_amx_row_block_packing_matches_the_packer(monkeypatch):
         for a in (random_int8(rng, dtype, (40, 150)), np.broadcast_to(random_int8(rng, dtype, (150,)), (40, 150))):
             k_blocks = -(-a.shape[1] // K_BLOCK)
             expected = np.empty(backend.a_size(2 * MR, a.shape[1]), dtype)
-            pack_a_groups(a, np.uint8(0), 0, 2 * MR, backend.group, backend.a_block, expected, np.empty(2 * MR, np.int32))
+            pack_a_groups(a, np.uint8(0), 0, 2 * MR, backend.group, backend.a_block, expected,
+                          np.empty(2 * MR, np.int32))
             for i in (0, MR):  # a whole block, then one with 8 rows of A and 24 of padding
                 block = np.full(backend.a_size(MR, a.shape[1]), 0x5A, np.uint8).view(dtype)
                 _pack_row_block(a, i, k_blocks, block)

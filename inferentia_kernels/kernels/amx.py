@@ -13,8 +13,9 @@ Packed layouts (K padded with zeros to a multiple of 64, rows and columns to who
 * A: ``[row block of 16][K block of 64][16 rows][64 bytes]``: every A tile is 1 KiB, contiguous;
   uint8 or int8 as given (no offset). A matrix is packed one row block of MR rows at a time by
   the tile kernel itself (with its row sums, when B's zero points need them), into a buffer
-  that stays in cache while the block's column blocks use it; other row sources arrive packed (``pack_a_groups`` with groups of 64 and blocks of 16
-  rows). Tile loads of A in place, 16 rows a row length apart, measured a third slower;
+  that stays in cache while the block's column blocks use it; other row sources arrive packed
+  (``pack_a_groups`` with groups of 64 and blocks of 16 rows). Tile loads of A in place, 16
+  rows a row length apart, measured a third slower;
 * B: ``[column block of 16][quad][16 columns][4 bytes]``: every B tile is 1 KiB, contiguous
   (``pack_b_groups`` with blocks of 16 columns); int8 (uint8 B stored as ``b ^ 0x80``).
 

@@ -68,7 +68,8 @@ def _copy_64_bytes_codegen(nontemporal: bool):
         dst_base = builder.bitcast(context.make_array(signature.args[0])(context, builder, args[0]).data, byte_ptr)
         src_base = builder.bitcast(context.make_array(signature.args[2])(context, builder, args[2]).data, byte_ptr)
         value = builder.load(builder.bitcast(builder.gep(src_base, [at]), piece), align=1)
-        store = builder.store(value, builder.bitcast(builder.gep(dst_base, [to]), piece), align=64 if nontemporal else 1)
+        store = builder.store(value, builder.bitcast(builder.gep(dst_base, [to]), piece),
+                              align=64 if nontemporal else 1)
         if nontemporal:
             store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
         return context.get_dummy_value()

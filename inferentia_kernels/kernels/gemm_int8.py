@@ -68,14 +68,14 @@ def finish_block(raw, row_lo, row_hi, col_lo, width, row_sums, terms, b_zero_poi
         elif mode == FLOAT:
             for c in range(width):
                 j = first + np.uint64(c)
-                out[o, to + np.uint64(c)] = requantize_float(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum),
-                                             multipliers[j], y_zero_point, low, high)
+                corrected = _corrected(raw[r, c], terms[c], b_zero_points[j], row_sum)
+                out[o, to + np.uint64(c)] = requantize_float(corrected, multipliers[j], y_zero_point, low, high)
         else:
             for c in range(width):
                 j = first + np.uint64(c)
-                out[o, to + np.uint64(c)] = requantize_value(_corrected(raw[r, c], terms[c], b_zero_points[j], row_sum), mode,
-                                             np.float32(0), quantized_multipliers[j], shifts[j], y_zero_point, low,
-                                             high)
+                corrected = _corrected(raw[r, c], terms[c], b_zero_points[j], row_sum)
+                out[o, to + np.uint64(c)] = requantize_value(corrected, mode, np.float32(0), quantized_multipliers[j],
+                                                             shifts[j], y_zero_point, low, high)
 
 
 @kernel(inline="always")

@@ -297,8 +297,6 @@ def pack_b_groups(b, positions, flip, col_lo, col_hi, columns, padded_depth, pac
             words[first + (width if group * g < depth else 0):first + columns] = 0
     # Each group's rows read once for all blocks of the range, each word written once. Unsigned
     # offsets: numba then skips its negative-index tests and the loops vectorise.
-    # Each group's rows read once for all blocks of the range, each word written once. Unsigned
-    # offsets: numba then skips its negative-index tests and the loops vectorise.
     full_groups = depth // group
     for g in range(full_groups):
         k = group * g

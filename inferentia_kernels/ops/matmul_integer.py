@@ -26,6 +26,7 @@ def warn_if_accumulator_can_wrap(op: str, a: np.ndarray, za: np.ndarray, b: np.n
                                   depth: int) -> None:
     if depth <= _SAFE_DEPTH:  # no zero points can make it wrap (skips the reductions over zb)
         return
+
     def largest(dtype: np.dtype, zp: np.ndarray) -> int:
         """Largest |q - zp| over the dtype's values q and the given zero points."""
         if zp.size == 0:
