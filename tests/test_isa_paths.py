@@ -526,7 +526,7 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
             amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), True, False, np.zeros(2048, np.uint8),
                               np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
-                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, np.zeros(1, np.int64), 0, False,
+                              np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, 32, np.zeros(1, np.int64), 0, False,
                               np.zeros((32, 32), np.int32),
                               np.zeros((32, 32), np.int32))
         except TypingError as error:

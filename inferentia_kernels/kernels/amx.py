@@ -225,7 +225,7 @@ def _sum_row_block(a, i, wanted, row_sums):
 @kernel
 def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point,
                   b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
-                  cols, row_lo, row_hi, col_lo, col_hi, claims, reserve, stream, sums, out):
+                  cols, row_lo, row_hi, col_lo, col_hi, strip, claims, reserve, stream, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
     multiples of MR/NR.
 
@@ -234,46 +234,52 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     ``a_packed`` (scratch of MR x K rounded up to whole K blocks), and writes the block's row sums
     into ``row_sums`` (int32 scratch of >= row_hi values) when ``sum_rows``, else zeros (only B
     zero points use them). Otherwise ``a_packed`` holds all of A, packed, with its ``row_sums``,
-    and ``a`` is not read. ``sums`` is int32 [>= MR, col_hi - col_lo] scratch of the calling
-    thread; ``config`` is ``tile_config()``. For each row block every column block of the tile
-    adds its whole K in tile registers; then the epilogue finishes the row block's outputs, with
-    ``stream`` into a buffer first, from which they go to ``out`` by non-temporal stores.
+    and ``a`` is not read. ``config`` is ``tile_config()``.
 
-    Row blocks are claimed one at a time from the counter ``claims[0]`` (int64, zero for a new
-    tile; the n-th claim takes the n-th block), so threads that run the same tile with the same
-    counter share its row blocks, each computing those it claims: a thread that starts late or
-    runs slow does less of the tile instead of holding up the others. A thread stops claiming
-    once no more than ``reserve`` blocks are left (0 takes all): those are for a thread that
-    passes 0."""
+    The tile's columns are gone through in strips of ``strip`` columns (a multiple of NR; the last
+    may be narrower), one strip after the other, so that a strip's part of B stays in cache while
+    its row blocks use it. In a strip, each row block adds its whole K for every column block in
+    tile registers, into ``sums`` (int32 [MR, >= strip] scratch of the calling thread); then the
+    epilogue finishes the row block's outputs, with ``stream`` into a buffer first, from which
+    they go to ``out`` by non-temporal stores.
+
+    Row blocks of strip s are claimed one at a time from the counter ``claims[s]`` (int64, zero
+    for a new strip; the n-th claim takes the n-th block), so threads that run the same tile with
+    the same counters share its row blocks, each computing those it claims: a thread that starts
+    late or runs slow does less of the tile instead of holding up the others. A thread leaves a
+    strip once no more than ``reserve`` of its blocks are left (0 takes all): those are for a
+    thread that passes 0."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
-    width = col_hi - col_lo
-    valid = min(col_hi, cols) - col_lo
-    terms = np.empty(width, np.int32)
-    column_terms(terms, col_lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
-    staged = np.empty((MR, valid if stream else 0), out.dtype)
+    terms = np.empty(strip, np.int32)
+    staged = np.empty((MR, strip if stream else 0), out.dtype)
     _configure(config)
     blocks = (row_hi - row_lo + MR - 1) // MR
-    while claims[0] < blocks - reserve:
-        claimed = fetch_add(claims, 0, 1)
-        if claimed >= blocks:
-            break
-        i = row_lo + claimed * MR
-        a_offset = (i // TILE) * block_bytes
-        if pack_rows:
-            _pack_row_block(a, i, k_blocks, a_packed)
-            _sum_row_block(a, i, sum_rows, row_sums)
-            a_offset = 0
-        for j in range(col_lo, col_hi, NR):
-            _microkernel(a_packed, a_offset, b_packed, (j // TILE) * block_bytes, block_bytes, k_blocks, sums,
-                         j - col_lo, width)
-        last = min(i + MR, rows)
-        if stream:
-            finish_block(sums, i, last, col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
-                         quantized_multipliers, shifts, y_zero_point, low, high, staged, i, col_lo)
-            stream_block(staged, i, last, col_lo, valid, out)
-        else:
-            finish_block(sums, i, last, col_lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
-                         quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)
+    for s in range((col_hi - col_lo + strip - 1) // strip):
+        lo = col_lo + s * strip
+        hi = min(lo + strip, col_hi)
+        valid = min(hi, cols) - lo
+        column_terms(terms, lo, valid, depth, a_zero_point, col_sums, b_zero_points, bias)
+        while claims[s] < blocks - reserve:
+            claimed = fetch_add(claims, s, 1)
+            if claimed >= blocks:
+                break
+            i = row_lo + claimed * MR
+            a_offset = (i // TILE) * block_bytes
+            if pack_rows:
+                _pack_row_block(a, i, k_blocks, a_packed)
+                _sum_row_block(a, i, sum_rows, row_sums)
+                a_offset = 0
+            for j in range(lo, hi, NR):
+                _microkernel(a_packed, a_offset, b_packed, (j // TILE) * block_bytes, block_bytes, k_blocks, sums,
+                             j - lo, sums.shape[1])
+            last = min(i + MR, rows)
+            if stream:
+                finish_block(sums, i, last, lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
+                             quantized_multipliers, shifts, y_zero_point, low, high, staged, i, lo)
+                stream_block(staged, i, last, lo, valid, out)
+            else:
+                finish_block(sums, i, last, lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
+                             quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)
     _release()
     store_fence()

@@ -208,11 +208,12 @@ class _Backend:
         return scratch_vector("int8 sums", rows * self.cols, np.int32).reshape(-1, self.cols)
 
     def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None,
-             reserve=0) -> None:
+             reserve=0, strip=None) -> None:
         """Output block [row_lo, row_hi) x [col_lo, col_hi) (rows of ``a``) into ``out``. Kernels
-        that claim row blocks (``packs_rows_in_tiles``) take them from ``claims`` (int64 [1], see
-        ``kernels.amx.gemm_amx_tile``), shared by threads running the same block; this one
-        computes the whole block."""
+        that claim row blocks (``packs_rows_in_tiles``) go through the block in column strips of
+        ``strip`` columns (default: all), taking each strip's row blocks from its counter in
+        ``claims`` (int64, one per strip, see ``kernels.amx.gemm_amx_tile``), shared by threads
+        running the same block; this one computes the whole block."""
         gemm_packed_tile(a.packed, product.packed, product.depth, K_TILE, a.row_sums, *product.kernel_arguments(),
                          rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
 
@@ -246,11 +247,12 @@ class _AmxBackend(_Backend):
         return RowsOfA(matrix=source.a[first:first + count])
 
     def tile(self, product: _Product, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None,
-             reserve=0) -> None:
+             reserve=0, strip=None) -> None:
         # Once per process, also in one that runs this tile for another (e.g. a dask worker).
         if not amx.request_permission():
             raise RuntimeError("AMX: Linux refused this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM)")
-        sums = scratch_vector("int8 sums", amx.MR * (col_hi - col_lo), np.int32).reshape(amx.MR, -1)
+        strip = col_hi - col_lo if strip is None else strip
+        sums = scratch_vector("int8 sums", amx.MR * strip, np.int32).reshape(amx.MR, strip)
         if a.matrix is None:
             matrix, packed, row_sums = _NO_MATRIX[a.packed.dtype], a.packed, a.row_sums
         else:  # the kernel packs (and sums) one row block at a time into this thread's buffers
@@ -259,7 +261,8 @@ class _AmxBackend(_Backend):
             row_sums = scratch_vector("amx row sums", row_hi, np.int32)
         gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, product.depth,
                       self.config, row_sums, *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo,
-                      col_hi, np.zeros(1, np.int64) if claims is None else claims, reserve, product.stream, sums, out)
+                      col_hi, strip, np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
+                      reserve, product.stream, sums, out)
 
 
 #: The unused matrix argument of the AMX kernel when A comes packed.
@@ -379,8 +382,8 @@ class _Product:
         return (self.weights.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized,
                 self.shifts, np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
 
-    def tile(self, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None, reserve=0) -> None:
-        self.backend.tile(self, a, rows, row_lo, row_hi, col_lo, col_hi, out, claims, reserve)
+    def tile(self, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None, reserve=0, strip=None) -> None:
+        self.backend.tile(self, a, rows, row_lo, row_hi, col_lo, col_hi, out, claims, reserve, strip)
 
 
 def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue) -> np.ndarray:
@@ -487,7 +490,7 @@ class _Strips:
         self.product, self.a, self.rows, self.strips, self.blocks, self.out = product, a, rows, strips, blocks, out
         self.shared = shared
         self.index = {strip: s for s, strip in enumerate(strips)}
-        self.claims = np.zeros((len(strips), 1), np.int64)  # row blocks of each strip claimed so far
+        self.claims = np.zeros(len(strips), np.int64)  # row blocks of each strip claimed so far
         self.packed = [product.weights.packed_all] * len(strips)  # whether a strip's columns of B are packed
         # Shared with B to pack: set once a strip's packing has ended (or failed). Not otherwise,
         # so that the strips can go to a device's tasks in other processes.
@@ -511,10 +514,14 @@ class _Strips:
             finally:  # a caller waiting for the strip goes on; a failed packing raises from the owner's task
                 if self.settled is not None:
                     self.settled[s].set()
-        self._claim(s)
+        self._claim(s, s + 1)
 
     def join(self) -> None:
-        """Claim row blocks of every strip whose B is packed; the caller waits for each strip's B."""
+        """Claim row blocks of every strip whose B is packed; the caller waits for each strip's B.
+        With all of B packed, one kernel call goes through the strips in order."""
+        if all(self.packed):
+            self._claim(0, len(self.strips))
+            return
         caller = threading.get_ident() == self.caller
         for s in range(len(self.strips)):
             if self.settled is not None:
@@ -522,12 +529,18 @@ class _Strips:
                     self.settled[s].wait()  # its owner is packing it: the caller ran every task no worker took
                 if not self.settled[s].is_set():
                     continue
-            self._claim(s)
+            self._claim(s, s + 1)
 
-    def _claim(self, s: int) -> None:
+    def _claim(self, first: int, last: int) -> None:
+        """Claim row blocks of strips [first, last) (their B packed), strip after strip. A thread leaves a
+        strip only once no more than its reserve is left, so when the last strip has nothing left for
+        it, neither has any other."""
         reserve = self.reserve if threading.get_ident() != self.caller else 0
-        if self.packed[s] and self.claims[s, 0] < self.blocks - reserve:
-            self.product.tile(self.a, self.rows, *self.strips[s], self.out, self.claims[s], reserve)
+        if self.packed[first] and self.claims[last - 1] < self.blocks - reserve:
+            lo = self.strips[first][2]
+            self.product.tile(self.a, self.rows, self.strips[first][0], self.strips[first][1], lo,
+                              self.strips[last - 1][3], self.out, self.claims[first:last], reserve,
+                              self.strips[first][3] - lo)
 
 
 def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
