@@ -41,7 +41,7 @@ from ..kernels.amx import gemm_amx_tile
 from ..kernels.isa import select_path
 from ..kernels.transpose import transpose_copy
 from . import _tiles
-from ._scratch import aligned_empty, scratch_vector
+from ._scratch import aligned_empty, scratch_vector, shared_zeros
 
 __all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "conv_weight_matrices", "gemm_int8",
            "gemm_int8_rows"]
@@ -89,9 +89,10 @@ class Epilogue:
     out_dtype: np.dtype = np.dtype(np.int32)
 
     def arrays(self, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """float32 multipliers, int32 quantized multipliers and shifts, each [cols]."""
-        zeros_f = np.zeros(cols, np.float32) if self.multipliers is None else self.multipliers
-        zeros_i = np.zeros(cols, np.int32)
+        """float32 multipliers, int32 quantized multipliers and shifts, each [cols]: those the mode
+        does not use are shared zeros (``shared_zeros``), which the kernels only read."""
+        zeros_f = shared_zeros(cols, "float32") if self.multipliers is None else self.multipliers
+        zeros_i = shared_zeros(cols, "int32")
         q = zeros_i if self.quantized_multipliers is None else self.quantized_multipliers
         s = zeros_i if self.shifts is None else self.shifts
         return zeros_f, q, s
@@ -214,7 +215,7 @@ class _Backend:
         ``strip`` columns (default: all), taking each strip's row blocks from its counter in
         ``claims`` (int64, one per strip, see ``kernels.amx.gemm_amx_tile``), shared by threads
         running the same block; this one computes the whole block."""
-        gemm_packed_tile(a.packed, product.packed, product.depth, K_TILE, a.row_sums, *product.kernel_arguments(),
+        gemm_packed_tile(a.packed, product.packed, product.depth, K_TILE, a.row_sums, *product.kernel_arguments,
                          rows, product.cols, row_lo, row_hi, col_lo, col_hi, self.sums(row_hi - row_lo), out)
 
 
@@ -260,7 +261,7 @@ class _AmxBackend(_Backend):
             packed = scratch_vector("amx A block", self.a_size(amx.MR, product.depth), matrix.dtype)
             row_sums = scratch_vector("amx row sums", row_hi, np.int32)
         gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, product.depth,
-                      self.config, row_sums, *product.kernel_arguments(), rows, product.cols, row_lo, row_hi, col_lo,
+                      self.config, row_sums, *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo,
                       col_hi, strip, np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
                       reserve, product.stream, sums, out)
 
@@ -366,21 +367,21 @@ class _Product:
         self.za = np.int32(a_zero_point + (128 if backend.a_flip(a_dtype) else 0))
         zb = b_zero_points - 128 if weights.dtype == np.uint8 else b_zero_points
         self.zb = _padded(np.asarray(zb, np.int32), padded)
-        self.row_sums_needed = bool(self.zb.any())  # zb * rowsum(A) is the only use of A's row sums
+        self.row_sums_needed = np.count_nonzero(self.zb) > 0  # zb * rowsum(A) is the only use of A's row sums
         self.bias = _padded(epilogue.bias, padded)
-        self.multipliers, self.quantized, self.shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
+        multipliers, quantized, shifts = epilogue.arrays(cols)
+        self.multipliers, self.quantized, self.shifts = _padded(multipliers, padded), _padded(quantized, padded), \
+            _padded(shifts, padded)
         self.epilogue = epilogue
         self.stream = stream  # results bypass the caches (AMX kernel only)
+        #: The tile kernels' arguments from ``col_sums`` to ``high``.
+        self.kernel_arguments = (weights.col_sums, self.za, self.zb, self.bias, epilogue.mode, self.multipliers,
+                                 self.quantized, self.shifts, np.int32(epilogue.zero_point), np.int32(epilogue.low),
+                                 np.int32(epilogue.high))
 
     @property
     def packed(self) -> np.ndarray:
         return self.weights.packed
-
-    def kernel_arguments(self) -> tuple:
-        """The tile kernels' arguments from ``col_sums`` to ``high``."""
-        e = self.epilogue
-        return (self.weights.col_sums, self.za, self.zb, self.bias, e.mode, self.multipliers, self.quantized,
-                self.shifts, np.int32(e.zero_point), np.int32(e.low), np.int32(e.high))
 
     def tile(self, a: RowsOfA, rows, row_lo, row_hi, col_lo, col_hi, out, claims=None, reserve=0, strip=None) -> None:
         self.backend.tile(self, a, rows, row_lo, row_hi, col_lo, col_hi, out, claims, reserve, strip)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
 
-__all__ = ["SCRATCH_BYTES", "aligned_empty", "scratch_vector"]
+__all__ = ["SCRATCH_BYTES", "aligned_empty", "scratch_vector", "shared_zeros"]
 
 #: Largest scratch buffer (bytes) a thread keeps for its later calls; larger ones are allocated per call.
 SCRATCH_BYTES = 16 * 1024 * 1024
@@ -19,6 +20,14 @@ def aligned_empty(size: int, dtype=np.float32) -> np.ndarray:
     raw = np.empty(size * itemsize + 64, np.uint8)
     start = -raw.ctypes.data % 64
     return raw[start:start + size * itemsize].view(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def shared_zeros(size: int, dtype: str) -> np.ndarray:
+    """A vector of ``size`` zeros of ``dtype`` shared by every caller, which must never write to it:
+    kernel arguments that a call does not need (no bias, multipliers of another mode), without an
+    allocation per call."""
+    return np.zeros(size, dtype)
 
 
 def scratch_vector(slot: str, size: int, dtype=np.float32) -> np.ndarray:

@@ -12,6 +12,7 @@ from ._batching import batched_matmul
 from ._checks import integer_limits, integer_operand, matmul_shapes, zero_point
 from ._tiles import device_op, record_gemm
 from ._int8_engine import Epilogue, Prepacked, gemm_int8
+from ._scratch import shared_zeros
 
 __all__ = ["matmul_integer"]
 
@@ -78,5 +79,5 @@ def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.n
     """
     a, b, za, zb, batch, rows, depth, cols = prepare(OP, a, b, a_zero_point, b_zero_point)
     record_gemm(OP, m=rows, k=depth, n=cols, batch=math.prod(batch), precision="int8", shared_weights=b.ndim <= 2)
-    epilogue = Epilogue(bias=np.zeros(cols, np.int32))
+    epilogue = Epilogue(bias=shared_zeros(cols, "int32"))
     return batched_matmul(a, b, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), np.int32)
