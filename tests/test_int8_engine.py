@@ -398,6 +398,9 @@ def _split_inputs(ta, tb, m, k, n, seed):
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
 def test_results_do_not_depend_on_the_thread_split(monkeypatch, fresh_pool, threads, n_tile):
     monkeypatch.setattr(_tiles, "THREADS", threads)
+    # split every product, however small (they would otherwise run on the calling thread alone)
+    monkeypatch.setattr(_int8_engine, "PARALLEL_MACS", dict.fromkeys(_int8_engine.PARALLEL_MACS, 0))
+    monkeypatch.setattr(_int8_engine, "FEW_ROWS_PARALLEL_MACS", 0)
     monkeypatch.setattr(_tiles, "N_TILE", n_tile)
     monkeypatch.setattr(_int8_engine, "STRIP_BYTES", n_tile * 512)  # from one column block per strip up
     for index, ((m, k, n), (ta, tb)) in enumerate(zip(SPLIT_SHAPES, itertools.cycle(DTYPE_PAIRS))):

@@ -53,13 +53,13 @@ def test_matmul_integer_bit_exact_on_every_path(path, shape, a_dtype, b_dtype):
 
 
 @pytest.mark.parametrize("prepacked", [False, True], ids=["fresh", "prepacked"])
-def test_several_column_strips_on_every_path(path, prepacked):
-    """Large enough for the host threads and deep enough that a strip holds a few hundred of the
-    600 columns (``STRIP_BYTES`` of packed B): strips that end inside a column block, B packed by
-    each strip's owner or prepacked."""
+def test_several_column_strips_on_every_path(monkeypatch, path, prepacked):
+    """Split over the host threads (whatever its size) and deep enough that a strip holds a few
+    hundred of the 600 columns (``STRIP_BYTES`` of packed B): strips that end inside a column
+    block, B packed by each strip's owner or prepacked."""
+    monkeypatch.setitem(_int8_engine.PARALLEL_MACS, path, 0)
     rng = np.random.default_rng(41)
     a, b = random_int8(rng, np.uint8, (40, 4100)), random_int8(rng, np.int8, (4100, 600))
-    assert 40 * 4100 * 600 >= _int8_engine.PARALLEL_MACS
     assert 600 > _int8_engine._strip_width(_int8_engine._BACKENDS[path], 4100, 600, own_b=True)
     zb = random_int8(rng, np.int8, (600,))
     got = ik.ops.matmul_integer(a, ik.ops.prepack(b) if prepacked else b, 7, zb)

@@ -58,9 +58,20 @@ STRIP_BYTES = 1024 * 1024
 FEW_ROWS = 4
 #: Values of A or B from which several threads pack it.
 PARALLEL_PACK_VALUES = 1 << 18
-#: Multiply-adds from which a product is split over the host threads (waking a thread costs
-#: tens of microseconds, as much as a 256^3 product takes on one thread).
-PARALLEL_MACS = 1 << 25
+#: Multiply-adds from which a product of a matrix A is split over the host threads, per backend:
+#: about half a millisecond of one thread's work. Waking a worker thread (an idle vCPU halts, and a
+#: wake-up goes through the hypervisor), handing it the interpreter and waiting for it took
+#: 0.1-0.3 ms on the two-vCPU host where these were measured: at each threshold one thread and two
+#: took about the same time, below it one was faster (128 x 768 x 768 on AMX, prepacked: 0.16
+#: against 0.27 ms).
+PARALLEL_MACS = {"portable": 1 << 26, "vnni": 1 << 27, "amx": 1 << 28}
+#: The same for other row sources: a convolution's patches are gathered as they are packed, work
+#: that the multiply-adds do not count and that threads share well (ResNet-50's 3x3 layer at
+#: 56 x 56 x 64, 115M multiply-adds, took 1.44x the time on one thread on AMX).
+PATCHES_PARALLEL_MACS = 1 << 25
+#: The same for products of fewer than FEW_ROWS rows (1 x 1024 x 1024: 0.11 ms on one thread,
+#: 0.24 ms on two; 1 x 4096 x 4096: 1.4 against 1.1 ms).
+FEW_ROWS_PARALLEL_MACS = 1 << 23
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
 #: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``;
@@ -418,7 +429,8 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     padded_rows = _round_up(rows, backend.rows)
     whole = max_packed_bytes is None or (
         backend.a_size(padded_rows, depth) * backend.a_dtype.itemsize <= max_packed_bytes)
-    alone = rows * depth * cols < PARALLEL_MACS and not _tiles.on_a_device()
+    threshold = PARALLEL_MACS[backend.name] if isinstance(source, MatrixRows) else PATCHES_PARALLEL_MACS
+    alone = rows * depth * cols < threshold and not _tiles.on_a_device()
     # On the host, threads share the row blocks of strips whose tile kernel packs them itself
     # (``_Backend.packs_rows_in_tiles``), instead of splitting rows between them.
     shared = backend.packs_rows_in_tiles(source) and tile_done is None and not _tiles.on_a_device()
@@ -648,12 +660,14 @@ class Prepacked:
 
 
 def _gemm_few_rows(a, b, a_zero_point, b_zero_points, epilogue, out) -> None:
-    """Fewer rows than the microkernel's: no packing, B read in place, one column strip per thread."""
+    """Fewer rows than the microkernel's: no packing, B read in place, one column strip per thread
+    (one strip in all below ``FEW_ROWS_PARALLEL_MACS`` off a device)."""
     multipliers, quantized, shifts = epilogue.arrays(b.shape[1])
     za = np.int32(a_zero_point)
     zb = b_zero_points.astype(np.int32)
+    alone = a.size * b.shape[1] < FEW_ROWS_PARALLEL_MACS and not _tiles.on_a_device()
     # One wide strip per thread: each k then updates a long, vectorised run of columns.
-    step = max(64, -(-b.shape[1] // (64 * _tiles.THREADS)) * 64)
+    step = max(64, -(-b.shape[1] // (64 * (1 if alone else _tiles.THREADS))) * 64)
     tiles = [(0, a.shape[0], lo, min(lo + step, b.shape[1])) for lo in range(0, b.shape[1], step)]
 
     def run(tile: _tiles.Tile) -> None:
