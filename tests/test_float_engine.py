@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import inferentia_kernels as ik
-from inferentia_kernels.ops import _tiles
+from inferentia_kernels.ops import _float_engine, _tiles
 from inferentia_kernels.reference import matmul_float as ref
 from float_bits import assert_same_bits, bits, f32_from_bits
 
@@ -740,6 +740,7 @@ def test_results_do_not_depend_on_the_thread_split(precision, monkeypatch, fresh
         with monkeypatch.context() as patch:
             patch.setattr(_tiles, "THREADS", threads)
             patch.setattr(_tiles, "N_TILE", n_tile)
+            patch.setattr(_float_engine, "PARALLEL_MACS", 0)  # split these small products too
             fresh_pool()
             for a, b, bias, expected in cases:
                 out = matmul(a, b, precision=precision, bias=bias, activation="relu")

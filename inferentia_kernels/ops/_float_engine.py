@@ -33,6 +33,10 @@ A_BLOCK_BYTES = 8 * 1024 * 1024
 IN_PLACE_ROWS = 3 * MR
 #: Values below which the operands are packed by one thread.
 _PARALLEL_PACK_VALUES = 256 * 1024
+#: Multiply-adds from which a product is split over the host threads: about half a millisecond of
+#: one thread's work (see ``_int8_engine.PARALLEL_MACS``; bf16 256^3 took 0.57 ms on one thread and
+#: 0.65 ms on two, 64^3 0.06 against 0.19 ms).
+PARALLEL_MACS = 1 << 25
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -81,11 +85,10 @@ def _run(a_packed, rows, depth, b: _B, bias, low, high, exact_products, row_lo, 
                     col_lo, col_hi, row_block, bias, low, high, exact_products, psum, out)
 
 
-def _pack(a: np.ndarray | None, a_packed: np.ndarray | None, b: _B | None) -> None:
+def _pack(a: np.ndarray | None, a_packed: np.ndarray | None, b: _B | None, threads: int) -> None:
     """Pack every row group of ``a`` and every column panel of ``b`` (either may be None), split
-    over the host threads when there is enough to pack."""
+    over ``threads`` host threads when there is enough to pack."""
     parts = []  # (a rows lo, hi, b columns lo, hi)
-    threads = _tiles.THREADS
     size = 0
     if a is not None:
         rows = a.shape[0]
@@ -132,13 +135,15 @@ def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, 
     a_packed = scratch_vector("a", _round_up(rows, MR) * depth)
     b_operand = _B(b, rows)
     panels = -(-cols // NR)
-    workers = _tiles.workers()
+    alone = rows * depth * cols < PARALLEL_MACS and not _tiles.on_a_device()
+    workers = 1 if alone else _tiles.workers()
     # Column strips of whole panels when there are enough panels to share evenly; else one strip,
     # which plan_tiles splits by rows (every worker then uses all of B, packed beforehand).
     per_strip = -(-panels // workers) if panels >= 2 * workers else panels
-    tiles, column_strips = _tiles.plan_tiles(_round_up(rows, MR), cols, row_multiple=MR, n_tile=per_strip * NR)
+    tiles, column_strips = _tiles.plan_tiles(_round_up(rows, MR), cols, row_multiple=MR, threads=1 if alone else None,
+                                             n_tile=per_strip * NR)
     strips_pack_b = column_strips and len(tiles) > 1  # each strip's owner packs its own panels
-    _pack(a, a_packed, None if strips_pack_b else b_operand)
+    _pack(a, a_packed, None if strips_pack_b else b_operand, 1 if alone else _tiles.THREADS)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi, col_lo, col_hi = tile
@@ -164,7 +169,7 @@ def gemm_float_row_chunks(fill_rows: Callable[[int, np.ndarray], None], out: np.
     b, bias, low, high = _prepare(b, bias, low, high)
     exact_products = bool(exact_products)
     b_operand = _B(b, rows)
-    _pack(None, None, b_operand)
+    _pack(None, None, b_operand, _tiles.THREADS)
 
     def run(tile: _tiles.Tile) -> None:
         row_lo, row_hi = tile[0], tile[1]
