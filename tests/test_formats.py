@@ -1,12 +1,16 @@
-"""Named edge cases of the 16-bit formats, the exact widening of all 2**16 patterns, bad input."""
+"""Named edge cases of the 16-bit formats, the exact widening of all 2**16 patterns, bad input, and the
+finite magnitude range that decides whether bf16 products are exact."""
 
 from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import inferentia_kernels as ik
+from inferentia_kernels.kernels.formats import finite_magnitude_range
 
 
 def f32(*bits: int) -> np.ndarray:
@@ -163,3 +167,22 @@ def test_wrong_dtype_is_a_type_error_naming_the_argument(call, argument):
 @pytest.mark.parametrize("convert, inf_bits", [(ik.to_bfloat16, 0x7F80), (ik.to_float16, 0x7C00)])
 def test_float64_beyond_float32_range_is_infinite_without_a_warning(convert, inf_bits):
     assert bits16(convert(np.array([1e300, -1e300]))) == [inf_bits, inf_bits | 0x8000]
+
+
+def _magnitude_range_reference(values: np.ndarray) -> tuple[float, float]:
+    magnitudes = np.abs(values[np.isfinite(values)])
+    nonzero = magnitudes[magnitudes > 0]
+    return (float(nonzero.min()) if nonzero.size else np.inf), (float(magnitudes.max()) if magnitudes.size else 0.0)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=70), st.sampled_from([0, 1, 7]))
+def test_finite_magnitude_range_matches_numpy(patterns, special_every):
+    """Any float32 bit patterns (NaN, Inf, zeros of both signs and subnormals among them), more
+    than one vector's worth so that the vectorised loop and its tail both run."""
+    specials = [0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFFFFFFF, 0x00000001, 0x7F7FFFFF]
+    if special_every:
+        patterns = [specials[i % len(specials)] if i % special_every == 0 else p for i, p in enumerate(patterns)]
+    values = np.array(patterns, dtype=np.uint32).view(np.float32)
+    smallest, largest = finite_magnitude_range(values)
+    assert (float(smallest), float(largest)) == _magnitude_range_reference(values)

@@ -138,13 +138,17 @@ def round_f32_bits_to_f16(src, dst):
 @kernel
 def finite_magnitude_range(values):
     """(smallest non-zero, largest) ``|x|`` over the finite entries of a flat float32 array;
-    (inf, 0) when there is no finite non-zero entry."""
-    smallest = np.float32(np.inf)
-    largest = np.float32(0.0)
-    for i in range(values.size):
-        magnitude = abs(values[i])
-        if magnitude < np.float32(np.inf):  # also False for NaN
-            largest = max(largest, magnitude)
-            if magnitude > 0:
-                smallest = min(smallest, magnitude)
-    return smallest, largest
+    (inf, 0) when there is no finite non-zero entry.
+
+    On the bits: the magnitudes of float32 values order as their bits with the sign cleared, and
+    the finite ones are those below Inf's. Integer min/max reductions vectorise (float ones
+    would need reassociation, i.e. fastmath)."""
+    bits = values.view(np.uint32)
+    smallest = _INF32
+    largest = np.uint32(0)
+    for i in range(bits.size):
+        magnitude = np.uint32(bits[i] & _ABS32)  # numba widens integer arithmetic to 64 bits unless cast
+        finite = magnitude < _INF32
+        largest = np.uint32(max(largest, magnitude if finite else np.uint32(0)))
+        smallest = np.uint32(min(smallest, magnitude if finite and magnitude > 0 else _INF32))
+    return f32_from_u32(smallest), f32_from_u32(largest)
