@@ -43,13 +43,16 @@ SHAPES = [(1, 1, 1), (4, 3, 5), (5, 5, 63), (6, 4, 64), (7, 9, 65), (6, 2, 16), 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("a_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
 @pytest.mark.parametrize("b_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
-def test_matmul_integer_bit_exact_on_every_path(path, shape, a_dtype, b_dtype):
+@pytest.mark.parametrize("prepacked", [False, True], ids=["fresh", "prepacked"])
+def test_matmul_integer_bit_exact_on_every_path(path, shape, a_dtype, b_dtype, prepacked):
+    """Prepacked B also takes the packed kernels below the GEMV limit on the vnni and amx paths."""
     rng = np.random.default_rng(hash((shape, a_dtype, b_dtype)) % 2**32)
     m, k, n = shape
     a, b = random_int8(rng, a_dtype, (m, k)), random_int8(rng, b_dtype, (k, n))
     za = int(random_int8(rng, a_dtype, ()))
     zb = random_int8(rng, b_dtype, (n,))
-    np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, za, zb), ref_matmul_integer(a, b, za, zb))
+    got = ik.ops.matmul_integer(a, ik.ops.prepack(b) if prepacked else b, za, zb)
+    np.testing.assert_array_equal(got, ref_matmul_integer(a, b, za, zb))
 
 
 @pytest.mark.parametrize("prepacked", [False, True], ids=["fresh", "prepacked"])
