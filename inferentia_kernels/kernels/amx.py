@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import platform
 import sys
 
 import numpy as np
@@ -41,7 +40,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from .atomics import fetch_add
-from .bits import copy_64_bytes, store_fence
+from .bits import X86, copy_64_bytes, store_fence
 from .gemm_int8 import column_terms, finish_block, stream_block
 from .jit import kernel
 from .register_tile import array_data
@@ -63,7 +62,7 @@ _XFEATURE_XTILEDATA = 18
 @functools.cache
 def request_permission() -> bool:
     """Ask Linux (once per process) for the AMX tile data state; True when granted."""
-    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+    if sys.platform != "linux" or not X86:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     return libc.syscall(_ARCH_PRCTL, _ARCH_REQ_XCOMP_PERM, _XFEATURE_XTILEDATA) == 0

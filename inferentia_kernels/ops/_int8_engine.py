@@ -380,19 +380,14 @@ class _Product:
         backend, cols, padded = weights.backend, weights.cols, weights.padded_cols
         self.backend, self.weights = backend, weights
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
-        self.za = np.int32(a_zero_point + (128 if backend.a_flip(a_dtype) else 0))
-        zb = b_zero_points - 128 if weights.dtype == np.uint8 else b_zero_points
-        self.zb = _padded(np.asarray(zb, np.int32), padded)
-        self.row_sums_needed = np.count_nonzero(self.zb) > 0  # zb * rowsum(A) is the only use of A's row sums
-        self.bias = _padded(epilogue.bias, padded)
-        multipliers, quantized, shifts = epilogue.arrays(cols)
-        self.multipliers, self.quantized, self.shifts = _padded(multipliers, padded), _padded(quantized, padded), \
-            _padded(shifts, padded)
-        self.epilogue = epilogue
+        za = np.int32(a_zero_point + (128 if backend.a_flip(a_dtype) else 0))
+        zb = _padded(np.asarray(b_zero_points - 128 if weights.dtype == np.uint8 else b_zero_points, np.int32), padded)
+        self.row_sums_needed = np.count_nonzero(zb) > 0  # zb * rowsum(A) is the only use of A's row sums
         self.stream = stream  # results bypass the caches (AMX kernel only)
+        multipliers, quantized, shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
         #: The tile kernels' arguments from ``col_sums`` to ``high``.
-        self.kernel_arguments = (weights.col_sums, self.za, self.zb, self.bias, epilogue.mode, self.multipliers,
-                                 self.quantized, self.shifts, np.int32(epilogue.zero_point), np.int32(epilogue.low),
+        self.kernel_arguments = (weights.col_sums, za, zb, _padded(epilogue.bias, padded), epilogue.mode, multipliers,
+                                 quantized, shifts, np.int32(epilogue.zero_point), np.int32(epilogue.low),
                                  np.int32(epilogue.high))
 
     @property
@@ -437,15 +432,16 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         backend.a_size(padded_rows, depth) * backend.a_dtype.itemsize <= max_packed_bytes)
     threshold = PARALLEL_MACS[backend.name] if isinstance(source, MatrixRows) else PATCHES_PARALLEL_MACS
     alone = rows * depth * cols < threshold and not _tiles.on_a_device()
+    packs_rows = backend.packs_rows_in_tiles(source)
     # On the host, threads share the row blocks of strips whose tile kernel packs them itself
     # (``_Backend.packs_rows_in_tiles``), instead of splitting rows between them.
-    shared = backend.packs_rows_in_tiles(source) and tile_done is None and not _tiles.on_a_device()
+    shared = packs_rows and tile_done is None and not _tiles.on_a_device()
     if whole and alone:
         tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
     elif whole:
         # Each thread packs its own part of a fresh B, rather than all waiting for all of it,
         # when A is the smaller operand or needs no packing pass.
-        own_b = rows < cols or (isinstance(b, np.ndarray) and backend.packs_rows_in_tiles(source))
+        own_b = rows < cols or (isinstance(b, np.ndarray) and packs_rows)
         tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
                                                  threads=1 if shared else None,
                                                  n_tile=_strip_width(backend, depth, cols, own_b))
