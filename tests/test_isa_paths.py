@@ -267,6 +267,33 @@ def test_amx_threads_share_a_tiles_row_blocks_through_its_counter():
     assert (out[:96] == sentinel).all()
 
 
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+def test_amx_caller_finishes_what_owners_left_in_any_order():
+    """Strips of a fresh B shared by threads, in an order the thread timing can produce: a worker
+    owns strip 0 and leaves the caller its reserve of row blocks; the caller owns strip 1 and
+    takes all of it; once all of B is packed, the caller's join must still finish strip 0."""
+    import threading
+
+    backend = _int8_engine._BACKENDS["amx"]
+    rng = np.random.default_rng(31)
+    m, k, n = 1024, 64, 2 * backend.cols  # 32 row blocks: a worker leaves the caller 2 per strip
+    a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
+    product = _int8_engine._Product(_int8_engine.PackedB(backend, b), a.dtype, 128, np.zeros(n, np.int32),
+                                    _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
+    a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
+    out = np.full((m, n), -1, np.int32)
+    tiles = [(0, m, 0, backend.cols), (0, m, backend.cols, n)]
+    strips = _int8_engine._Strips(product, a_rows, m, tiles, m // backend.rows, out, shared=True)
+    assert strips.reserve == 2 and strips.tasks() == tiles
+    worker = threading.Thread(target=strips.run, args=(tiles[0],))
+    worker.start()
+    worker.join()
+    assert strips.claims[0] == m // backend.rows - strips.reserve
+    strips.run(tiles[1])
+    strips.join()
+    np.testing.assert_array_equal(out, ref_matmul_integer(a, b, 128, np.zeros(n, np.int8)))
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int8])
 @pytest.mark.parametrize("offset", [0, 1, 3, 16, 63], ids=lambda o: f"offset{o}")
 def test_streamed_rows_are_exact_and_stay_inside_their_block(dtype, offset):

@@ -547,11 +547,12 @@ class _Strips:
             self._claim(s, s + 1)
 
     def _claim(self, first: int, last: int) -> None:
-        """Claim row blocks of strips [first, last) (their B packed), strip after strip. A thread leaves a
-        strip only once no more than its reserve is left, so when the last strip has nothing left for
-        it, neither has any other."""
+        """Claim row blocks of strips [first, last) (their B packed), strip after strip, if any of them
+        has blocks left for this thread. Every strip is checked: strips owned by different threads
+        are left in any order, with different reserves (a worker's owner task leaves the caller
+        its reserve of a strip that the caller's own task emptied before it)."""
         reserve = self.reserve if threading.get_ident() != self.caller else 0
-        if self.packed[first] and self.claims[last - 1] < self.blocks - reserve:
+        if self.packed[first] and self.claims[first:last].min() < self.blocks - reserve:
             lo = self.strips[first][2]
             self.product.tile(self.a, self.rows, self.strips[first][0], self.strips[first][1], lo,
                               self.strips[last - 1][3], self.out, self.claims[first:last], reserve,
