@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -61,6 +63,45 @@ def test_an_error_in_a_worker_tile_reaches_the_caller_and_the_workers_stay_usabl
     done = []
     _tiles.run_tiles(lambda tile: done.append(tile), [(0, 1, 0, 1), (1, 2, 0, 1)])
     assert sorted(done) == [(0, 1, 0, 1), (1, 2, 0, 1)]
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_an_interrupt_while_waiting_for_a_worker_waits_for_it_first(monkeypatch, fresh_pool):
+    """A signal whose handler raises (as Ctrl-C does) while the caller waits for a worker reaches
+    the caller only once the worker's tile is done; the next call still waits for its worker."""
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    caller = threading.get_ident()
+
+    class Interrupt(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        done, started = [], threading.Event()
+
+        def work(tile):
+            if threading.get_ident() == caller:
+                started.wait(5)  # the worker has taken the other tile
+                signal.setitimer(signal.ITIMER_REAL, 0.05)  # rings while the caller waits for it
+            else:
+                started.set()
+                time.sleep(0.3)
+                done.append(tile)
+
+        with pytest.raises(Interrupt):
+            _tiles.run_tiles(work, [(0, 1, 0, 1), (1, 2, 0, 1)])
+        assert len(done) == 1
+        done.clear()
+        started.clear()
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        _tiles.run_tiles(work, [(0, 1, 0, 1), (1, 2, 0, 1)])
+        assert len(done) == 1  # returned only after the worker's tile
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_concurrent_int8_calls_agree(monkeypatch, fresh_pool):

@@ -54,9 +54,20 @@ class Worker:
         self._go.release()
 
     def finish(self) -> None:
-        """Wait until the function given to ``start`` has returned; raise what it raised."""
-        self._done.acquire()
+        """Wait until the function given to ``start`` has returned; raise what it raised, or what
+        interrupted the wait (e.g. KeyboardInterrupt), once the function has returned: a worker
+        left running would write into a result already handed back, and its next ``finish``
+        would return one run early."""
+        interrupted = None
+        while True:
+            try:
+                self._done.acquire()
+                break
+            except BaseException as error:  # a signal handler raised: keep waiting, raise it after
+                interrupted = interrupted or error
         error, self._error = self._error, None
+        if interrupted is not None:
+            raise interrupted
         if error is not None:
             raise error
 
