@@ -217,16 +217,18 @@ def test_patch_packing_in_whole_64_byte_runs_matches_the_matrix_packer(dtype):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["cached", "streamed"])
-def test_a_tile_writes_its_block_and_nothing_else(path, stream):
+@pytest.mark.parametrize("b_zero_points", ["random", "zero"])
+def test_a_tile_writes_its_block_and_nothing_else(path, stream, b_zero_points):
     """A tile of nine column blocks that starts at the third block, its rows ending inside the
     last row block: its block of the output is the reference's and every other value keeps its
     sentinel, which tiles running side by side rely on. Also with the results streamed to memory
-    (the AMX kernel's non-temporal stores), into an output whose rows start off a 64-byte line."""
+    (the AMX kernel's non-temporal stores), into an output whose rows start off a 64-byte line.
+    Without B zero points, the AMX tiles store whole blocks of int32 results themselves."""
     backend = _int8_engine._BACKENDS[path]
     rng = np.random.default_rng(19)
     m, k, n = 70, 300, 1000
     a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
-    zb = random_int8(rng, np.int8, (n,))
+    zb = random_int8(rng, np.int8, (n,)) if b_zero_points == "random" else np.zeros(n, np.int8)
     product = _int8_engine._Product(_int8_engine.PackedB(backend, b).pack_all(), a.dtype, 3, zb.astype(np.int32),
                                     _int8_engine.Epilogue(bias=np.zeros(n, np.int32)), stream)
     a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)

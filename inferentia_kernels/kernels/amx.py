@@ -20,10 +20,14 @@ Packed layouts (K padded with zeros to a multiple of 64, rows and columns to who
   (``pack_b_groups`` with blocks of 16 columns); int8 (uint8 B stored as ``b ^ 0x80``).
 
 The raw sums are the same as the other paths', so zero points, bias and requantization go through
-the same epilogue. Two things must hold before any tile instruction runs: the JIT target has
-amx-tile and amx-int8 (the intrinsics refuse to type otherwise: compiling them for a target
-without the features is a fatal LLVM error), and Linux has granted the process the AMX state
-(``request_permission``; without it the first tile instruction kills the process with SIGILL).
+the same epilogue; except for int32 results without B zero points, whose correction and bias
+depend on the column only (``column_terms``): the tiles start from those, loaded into every row
+(a tile load with a row stride of 0), and store the finished block themselves.
+
+Two things must hold before any tile instruction runs: the JIT target has amx-tile and amx-int8
+(the intrinsics refuse to type otherwise: compiling them for a target without the features is a
+fatal LLVM error), and Linux has granted the process the AMX state (``request_permission``;
+without it the first tile instruction kills the process with SIGILL).
 Tile configuration is per thread: the tile kernel loads it on entry and releases the tiles on exit.
 """
 
@@ -41,7 +45,7 @@ from numba.extending import intrinsic
 
 from .atomics import fetch_add
 from .bits import X86, copy_64_bytes, store_fence
-from .gemm_int8 import column_terms, finish_block, stream_block
+from .gemm_int8 import STORE_INT32, column_terms, finish_block, stream_block
 from .jit import kernel
 from .register_tile import array_data
 from .target import jit_cpu_features
@@ -120,36 +124,53 @@ _DOT = {types.uint8: "llvm.x86.tdpbusd", types.int8: "llvm.x86.tdpbssd"}
 
 
 @intrinsic
-def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset,
-                 sums_stride):
-    """One MR x NR block: ``sums[sums_offset:]`` (int32, rows ``sums_stride`` apart) = the sums over ``k_blocks``
-    K blocks of the A tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes``
-    (lower 16 rows) times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset +
-    block_bytes`` (right 16 columns); K block ``kb`` of each is 1 KiB at ``kb * 1024``. uint8 A
-    multiplies with ``tdpbusd``, int8 A with ``tdpbssd``; B is int8."""
+def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, start, start_offset,
+                 start_stride, dest, dest_offset, dest_stride):
+    """One MR x NR block of int32: ``start`` plus the sums over ``k_blocks`` K blocks of the A
+    tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes`` (lower 16 rows)
+    times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset + block_bytes`` (right
+    16 columns), stored at byte ``dest_offset`` of ``dest`` (rows ``dest_stride`` bytes apart).
+    K block ``kb`` of each tile is 1 KiB at ``kb * 1024``. ``start`` is the int32 block at byte
+    ``start_offset`` of ``start`` with rows ``start_stride`` bytes apart (0: every row the same),
+    or zeros when ``start_stride`` < 0. uint8 A multiplies with ``tdpbusd``, int8 A with
+    ``tdpbssd``; B is int8."""
     _require_amx()
     if getattr(a_packed, "dtype", None) not in _DOT or getattr(b_packed, "dtype", None) != types.int8:
         return None
-    if not (isinstance(sums, types.Array) and sums.dtype == types.int32 and sums.layout == "C"):
+    if not (isinstance(start, types.Array) and start.dtype == types.int32 and isinstance(dest, types.Array)):
         return None
 
     def codegen(context, builder, signature, args):
         i8, i64 = ir.IntType(8), ir.IntType(64)
         byte_ptr = i8.as_pointer()
-        a_off, b_off, step, count, s_off, s_stride = (context.cast(builder, args[i], signature.args[i], types.int64)
-                                                      for i in (1, 3, 4, 5, 7, 8))
-        a_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[0], args[0]), byte_ptr), [a_off])
-        b_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[2], args[2]), byte_ptr), [b_off])
-        sums_base = builder.gep(builder.bitcast(array_data(context, builder, signature.args[6], args[6]), byte_ptr),
-                                [builder.mul(s_off, ir.Constant(i64, 4))])
+        a_off, b_off, step, count, s_off, s_stride, d_off, d_stride = (
+            context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3, 4, 5, 7, 8, 10, 11))
+
+        def pointer(index, offset):
+            data = array_data(context, builder, signature.args[index], args[index])
+            return builder.gep(builder.bitcast(data, byte_ptr), [offset])
+
+        a_base, b_base = pointer(0, a_off), pointer(2, b_off)
+        start_base, dest_base = pointer(6, s_off), pointer(9, d_off)
         zero = _declare(builder, "llvm.x86.tilezero", i8)
         load = _declare(builder, "llvm.x86.tileloadd64", i8, byte_ptr, i64)
         store = _declare(builder, "llvm.x86.tilestored64", i8, byte_ptr, i64)
         dot = _declare(builder, _DOT[signature.args[0].dtype], i8, i8, i8)
         tile = [ir.Constant(i8, t) for t in range(8)]  # C: 0-3 (row r, column c at 2r + c); A: 4, 5; B: 6, 7
         row_stride = ir.Constant(i64, K_BLOCK)
-        for c_tile in tile[:4]:
-            builder.call(zero, [c_tile])
+
+        def c_tile_address(base, stride, r, c):
+            offset = builder.add(builder.mul(stride, ir.Constant(i64, r * TILE)), ir.Constant(i64, c * TILE * 4))
+            return builder.gep(base, [offset])
+
+        with builder.if_else(builder.icmp_signed("<", s_stride, ir.Constant(i64, 0))) as (zeros, loaded):
+            with zeros:
+                for c_tile in tile[:4]:
+                    builder.call(zero, [c_tile])
+            with loaded:
+                for r in range(2):
+                    for c in range(2):
+                        builder.call(load, [tile[2 * r + c], c_tile_address(start_base, s_stride, r, c), s_stride])
 
         entry = builder.block
         loop = builder.append_basic_block("amx.loop")
@@ -172,15 +193,13 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         kb.add_incoming(next_kb, loop_end)
 
         builder.position_at_end(done)
-        row_bytes = builder.mul(s_stride, ir.Constant(i64, 4))
         for r in range(2):
             for c in range(2):
-                offset = builder.add(builder.mul(row_bytes, ir.Constant(i64, r * TILE)), ir.Constant(i64, c * TILE * 4))
-                builder.call(store, [tile[2 * r + c], builder.gep(sums_base, [offset]), row_bytes])
+                builder.call(store, [tile[2 * r + c], c_tile_address(dest_base, d_stride, r, c), d_stride])
         return context.get_dummy_value()
 
-    return (types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, sums, sums_offset, sums_stride),
-            codegen)
+    return (types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, start, start_offset,
+                       start_stride, dest, dest_offset, dest_stride), codegen)
 
 
 @kernel(inline="always")
@@ -240,7 +259,9 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     its row blocks use it. In a strip, each row block adds its whole K for every column block in
     tile registers, into ``sums`` (int32 [MR, >= strip] scratch of the calling thread); then the
     epilogue finishes the row block's outputs, with ``stream`` into a buffer first, from which
-    they go to ``out`` by non-temporal stores.
+    they go to ``out`` by non-temporal stores. int32 results without B zero points skip the
+    epilogue where a column block is whole (and, unless streamed, its row block too): their
+    tiles start from the column terms and store into ``out`` (or the buffer) directly.
 
     Row blocks of strip s are claimed one at a time from the counter ``claims[s]`` (int64, zero
     for a new strip; the n-th claim takes the n-th block), so threads that run the same tile with
@@ -251,6 +272,8 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
     terms = np.empty(strip, np.int32)
+    # int32 results whose zero-point correction and bias depend on the column only
+    finished_by_tiles = mode == STORE_INT32 and not sum_rows and out.itemsize == 4
     staged = np.empty((MR, strip if stream else 0), out.dtype)
     _configure(config)
     blocks = (row_hi - row_lo + MR - 1) // MR
@@ -269,16 +292,34 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
                 _pack_row_block(a, i, k_blocks, a_packed)
                 _sum_row_block(a, i, sum_rows, row_sums)
                 a_offset = 0
-            for j in range(lo, hi, NR):
-                _microkernel(a_packed, a_offset, b_packed, (j // TILE) * block_bytes, block_bytes, k_blocks, sums,
-                             j - lo, sums.shape[1])
             last = min(i + MR, rows)
+            # Blocks whose whole result the tiles hold: with the column terms as their start, they
+            # are stored as they are, into the output or its staging buffer.
+            finished_end = lo
+            if finished_by_tiles and (stream or last - i == MR):
+                finished_end = lo + valid // NR * NR
+            for j in range(lo, hi, NR):
+                b_offset = (j // TILE) * block_bytes
+                if j >= finished_end:
+                    _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, 0, -1, sums,
+                                 (j - lo) * 4, sums.strides[0])
+                elif stream:
+                    _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, (j - lo) * 4, 0,
+                                 staged, (j - lo) * 4, staged.strides[0])
+                else:
+                    _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, (j - lo) * 4, 0,
+                                 out, i * out.strides[0] + j * 4, out.strides[0])
+            rest = finished_end - lo
+            if rest < valid:
+                if stream:
+                    finish_block(sums[:, rest:], i, last, finished_end, valid - rest, row_sums, terms[rest:],
+                                 b_zero_points, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low,
+                                 high, staged, i, lo)
+                else:
+                    finish_block(sums[:, rest:], i, last, finished_end, valid - rest, row_sums, terms[rest:],
+                                 b_zero_points, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low,
+                                 high, out, 0, 0)
             if stream:
-                finish_block(sums, i, last, lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
-                             quantized_multipliers, shifts, y_zero_point, low, high, staged, i, lo)
                 stream_block(staged, i, last, lo, valid, out)
-            else:
-                finish_block(sums, i, last, lo, valid, row_sums, terms, b_zero_points, mode, multipliers,
-                             quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)
     _release()
     store_fence()

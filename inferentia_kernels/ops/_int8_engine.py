@@ -80,10 +80,11 @@ K_TILE = 256
 #: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``;
 #: 1 measured 3-7 % slower at 1024^3 and 2048^3).
 CALLER_BLOCKS = 2
-#: Output bytes from which the AMX kernel streams its results to memory (non-temporal stores)
+#: Output bytes above which the AMX kernel streams its results to memory (non-temporal stores)
 #: instead of through the caches, where they would evict the operands the kernel reuses:
 #: twice a core's L2, so only outputs that could not stay in cache anyway. 2048^3
-#: prepacked: 7.0-7.4 -> 5.9-6.9 ms.
+#: prepacked: 7.0-7.4 -> 5.9-6.9 ms. 1024^3 (4 MiB of int32, which the tiles store themselves)
+#: took 0.85-0.89x the time through the caches, on one thread and on two.
 STREAM_BYTES = 4 * 1024 * 1024
 
 
@@ -453,7 +454,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         out = scratch_vector("int8 product", rows * cols, epilogue.out_dtype).reshape(rows, cols)
     weights = _weights(backend, b, b_positions, pack_now=not column_strips)
     # An output that tile_done reads back at once stays cached.
-    stream = tile_done is None and out.nbytes >= STREAM_BYTES
+    stream = tile_done is None and out.nbytes > STREAM_BYTES
     product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue, stream)
 
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
