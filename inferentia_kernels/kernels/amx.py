@@ -300,9 +300,9 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
                 finished_end = lo + valid // NR * NR
             for j in range(lo, hi, NR):
                 b_offset = (j // TILE) * block_bytes
-                if j >= finished_end:
+                if j >= finished_end:  # raw sums for the epilogue, from column 0 of ``sums``
                     _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, 0, -1, sums,
-                                 (j - lo) * 4, sums.strides[0])
+                                 (j - finished_end) * 4, sums.strides[0])
                 elif stream:
                     _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, (j - lo) * 4, 0,
                                  staged, (j - lo) * 4, staged.strides[0])
@@ -312,13 +312,12 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
             rest = finished_end - lo
             if rest < valid:
                 if stream:
-                    finish_block(sums[:, rest:], i, last, finished_end, valid - rest, row_sums, terms[rest:],
-                                 b_zero_points, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low,
-                                 high, staged, i, lo)
+                    finish_block(sums, i, last, finished_end, valid - rest, row_sums, terms[rest:], b_zero_points,
+                                 mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, staged, i,
+                                 lo)
                 else:
-                    finish_block(sums[:, rest:], i, last, finished_end, valid - rest, row_sums, terms[rest:],
-                                 b_zero_points, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low,
-                                 high, out, 0, 0)
+                    finish_block(sums, i, last, finished_end, valid - rest, row_sums, terms[rest:], b_zero_points,
+                                 mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, out, 0, 0)
             if stream:
                 stream_block(staged, i, last, lo, valid, out)
     _release()
