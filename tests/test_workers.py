@@ -104,6 +104,20 @@ def test_an_interrupt_while_waiting_for_a_worker_waits_for_it_first(monkeypatch,
         signal.signal(signal.SIGALRM, previous)
 
 
+def test_no_tiles_wake_no_worker(monkeypatch, fresh_pool):
+    """An empty product (e.g. a batch of 0) has no tiles: no worker is woken for it."""
+    monkeypatch.setattr(_tiles, "THREADS", 3)
+    started, start = [], _workers.Worker.start
+
+    def recorded(worker, function):
+        started.append(worker)
+        start(worker, function)
+
+    monkeypatch.setattr(_workers.Worker, "start", recorded)
+    _tiles.run_tiles(lambda tile: None, [])
+    assert started == []
+
+
 def test_concurrent_int8_calls_agree(monkeypatch, fresh_pool):
     """Several threads calling at once share two workers (or run alone) and get the same sums."""
     from concurrent.futures import ThreadPoolExecutor

@@ -175,7 +175,7 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
             helper()
 
     threads = THREADS if helper is not None else min(len(tasks), THREADS)
-    workers, started = _workers.reserve(threads - 1, THREADS), []
+    workers, started = _workers.reserve(max(threads - 1, 0), THREADS), []
     try:
         for worker in workers:
             worker.start(drain)
