@@ -296,6 +296,55 @@ def test_amx_caller_finishes_what_owners_left_in_any_order():
     np.testing.assert_array_equal(out, ref_matmul_integer(a, b, 128, np.zeros(n, np.int8)))
 
 
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("prepacked", [False, True], ids=["fresh", "prepacked"])
+@pytest.mark.parametrize("m", [1024, 256], ids=["reserve2", "reserve0"])
+def test_amx_strips_are_complete_in_every_order_of_the_threads(prepacked, m):
+    """Three strips shared by the caller and one worker thread, in every order of whole steps the
+    thread timing can produce: each strip's owner task run by either thread (in strip order per
+    thread, the worker's first), then the caller's join, with the worker's join before any of the
+    caller's steps, between them, after them, or never. Every order must give the whole product."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = _int8_engine._BACKENDS["amx"]
+    rng = np.random.default_rng(37)
+    k, strips = 64, 3
+    n = strips * backend.cols
+    a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
+    expected = ref_matmul_integer(a, b, 0, np.zeros(n, np.int8))
+    tiles = [(0, m, s * backend.cols, (s + 1) * backend.cols) for s in range(strips)]
+    failed = []
+    with ThreadPoolExecutor(1) as worker:
+        for owners in itertools.product("CW", repeat=strips):
+            for worker_join in range(strips + 2):  # its place among the caller's steps; the last: never
+                weights = _int8_engine.PackedB(backend, b)
+                if prepacked:
+                    weights.pack_all()
+                product = _int8_engine._Product(weights, a.dtype, 0, np.zeros(n, np.int32),
+                                                _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
+                a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
+                out = np.full((m, n), -7, np.int32)
+                shared = _int8_engine._Strips(product, a_rows, m, tiles, m // backend.rows, out, shared=True)
+                tasks = shared.tasks()
+                owned = {tile: owner for tile, owner in zip(tiles, owners)}
+                for tile in tasks:
+                    if owned[tile] == "W":
+                        worker.submit(shared.run, tile).result()
+                steps = [("C", lambda tile=tile: shared.run(tile)) for tile in tasks if owned[tile] == "C"]
+                steps.append(("C", shared.join))
+                if worker_join < strips + 1:
+                    steps.insert(min(worker_join, len(steps)), ("W", shared.join))
+                for who, step in steps:
+                    if who == "W":
+                        worker.submit(step).result()
+                    else:
+                        step()
+                if not (out == expected).all():
+                    failed.append((owners, worker_join))
+    assert failed == []
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int8])
 @pytest.mark.parametrize("offset", [0, 1, 3, 16, 63], ids=lambda o: f"offset{o}")
 def test_streamed_rows_are_exact_and_stay_inside_their_block(dtype, offset):
