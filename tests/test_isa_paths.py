@@ -297,13 +297,14 @@ def test_amx_caller_finishes_what_owners_left_in_any_order():
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
-@pytest.mark.parametrize("prepacked", [False, True], ids=["fresh", "prepacked"])
+@pytest.mark.parametrize("b_state", ["fresh", "prepacked", "packed_by_tiles"])
 @pytest.mark.parametrize("m", [1024, 256], ids=["reserve2", "reserve0"])
-def test_amx_strips_are_complete_in_every_order_of_the_threads(prepacked, m):
+def test_amx_strips_are_complete_in_every_order_of_the_threads(b_state, m):
     """Three strips shared by the caller and one worker thread, in every order of whole steps the
     thread timing can produce: each strip's owner task run by either thread (in strip order per
     thread, the worker's first), then the caller's join, with the worker's join before any of the
-    caller's steps, between them, after them, or never. Every order must give the whole product."""
+    caller's steps, between them, after them, or never. Every order must give the whole product,
+    with B packed before, by the strips' owners, or by the tile kernels that run first."""
     import itertools
     from concurrent.futures import ThreadPoolExecutor
 
@@ -319,10 +320,11 @@ def test_amx_strips_are_complete_in_every_order_of_the_threads(prepacked, m):
         for owners in itertools.product("CW", repeat=strips):
             for worker_join in range(strips + 2):  # its place among the caller's steps; the last: never
                 weights = _int8_engine.PackedB(backend, b)
-                if prepacked:
+                if b_state == "prepacked":
                     weights.pack_all()
                 product = _int8_engine._Product(weights, a.dtype, 0, np.zeros(n, np.int32),
-                                                _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
+                                                _int8_engine.Epilogue(bias=np.zeros(n, np.int32)),
+                                                packed_by_tiles=b_state == "packed_by_tiles")
                 a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
                 out = np.full((m, n), -7, np.int32)
                 shared = _int8_engine._Strips(product, a_rows, m, tiles, m // backend.rows, out, shared=True)
@@ -343,6 +345,71 @@ def test_amx_strips_are_complete_in_every_order_of_the_threads(prepacked, m):
                 if not (out == expected).all():
                     failed.append((owners, worker_join))
     assert failed == []
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("b_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
+@pytest.mark.parametrize("positions", [1, 3])
+def test_amx_threads_pack_b_together(b_dtype, positions):
+    """``pack_b_together`` gives what ``PackedB.pack_all`` gives, packed by three threads at once
+    with a shared progress; a call that finds chunks already claimed and done packs only the
+    others, and one that finds all done writes nothing."""
+    import threading
+
+    from inferentia_kernels.kernels import amx
+
+    backend = _int8_engine._BACKENDS["amx"]
+    rng = np.random.default_rng(41)
+    k, n, chunk = 3 * 100, 1000, 2 * amx.NR  # 16 chunks, the last one partly padding
+    b = random_int8(rng, b_dtype, (k, n))
+    expected = _int8_engine.PackedB(backend, b, positions=positions).pack_all()
+    weights = _int8_engine.PackedB(backend, b, positions=positions)
+    depth = -(-k // amx.K_BLOCK) * amx.K_BLOCK
+
+    def pack(progress):
+        amx.pack_b_together(b, positions, weights.flip, depth, chunk, weights.packed, weights.col_sums, progress)
+
+    weights.packed[:], weights.col_sums[:] = 99, 99
+    progress = np.zeros(2, np.int64)
+    threads = [threading.Thread(target=pack, args=(progress,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    chunks = -(-weights.padded_cols // chunk)
+    assert progress[1] == chunks and progress[0] >= chunks
+    np.testing.assert_array_equal(weights.packed, expected.packed)
+    np.testing.assert_array_equal(weights.col_sums, expected.col_sums)
+
+    weights.packed[:], weights.col_sums[:] = 99, 99
+    pack(np.array([2, 2], np.int64))  # chunks 0 and 1 were packed by another thread
+    per_chunk = expected.packed.size // weights.padded_cols * chunk
+    assert (weights.packed[:2 * per_chunk] == 99).all() and (weights.col_sums[:2 * chunk] == 99).all()
+    np.testing.assert_array_equal(weights.packed[2 * per_chunk:], expected.packed[2 * per_chunk:])
+    np.testing.assert_array_equal(weights.col_sums[2 * chunk:], expected.col_sums[2 * chunk:])
+    pack(np.array([chunks, chunks], np.int64))
+    assert (weights.packed[:2 * per_chunk] == 99).all()
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("transposed", [False, True], ids=["rows", "columns"])
+def test_amx_kernels_pack_a_fresh_b_when_threads_share_the_strips(monkeypatch, transposed):
+    """On two threads, a product whose strips all threads share (32 row blocks) has its fresh B
+    packed by the tile kernels, not by ``PackedB.pack``; a B whose columns are contiguous is
+    first copied row-major by the strips' owners, which pack it too. Both give the reference."""
+    monkeypatch.setattr(_int8_engine, "_active", _int8_engine._BACKENDS["amx"])
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    packed_columns = []
+    pack = _int8_engine.PackedB.pack
+    monkeypatch.setattr(_int8_engine.PackedB, "pack",
+                        lambda self, lo, hi: packed_columns.append((lo, hi)) or pack(self, lo, hi))
+    rng = np.random.default_rng(43)
+    m, k, n = 1024, 1000, 300
+    a = random_int8(rng, np.uint8, (m, k))
+    b = random_int8(rng, np.int8, (n, k)).T if transposed else random_int8(rng, np.int8, (k, n))
+    zb = random_int8(rng, np.int8, (n,))
+    np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, 7, zb), ref_matmul_integer(a, b, 7, zb))
+    assert bool(packed_columns) == transposed
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int8])
@@ -605,7 +672,8 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
         zeros = np.zeros(32, np.int32)
         try:
             amx.gemm_amx_tile(np.zeros((32, 64), np.uint8), True, False, np.zeros(2048, np.uint8),
-                              np.zeros(2048, np.int8), 64, amx.tile_config(), zeros, zeros,
+                              np.zeros(2048, np.int8), np.zeros((0, 0), np.int8), 1, np.uint8(0), 0,
+                              np.zeros(2, np.int64), 64, amx.tile_config(), zeros, zeros,
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
                               np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, 32, np.zeros(1, np.int64), 0, False,
                               np.zeros((32, 32), np.int32),

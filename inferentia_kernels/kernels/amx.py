@@ -43,9 +43,10 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-from .atomics import fetch_add
+from .atomics import fetch_add, load_acquire, spin_pause
 from .bits import X86, copy_64_bytes, store_fence
 from .gemm_int8 import STORE_INT32, column_terms, finish_block, stream_block
+from .int8_microkernel import pack_b_groups
 from .jit import kernel
 from .register_tile import array_data
 from .target import jit_cpu_features
@@ -241,11 +242,37 @@ def _sum_row_block(a, i, wanted, row_sums):
 
 
 @kernel
-def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row_sums, col_sums, a_zero_point,
+def pack_b_together(b, positions, flip, padded_depth, chunk, packed, col_sums, progress):
+    """All of B [K, N] packed into ``packed`` with its ``col_sums`` (``pack_b_groups`` in blocks of
+    TILE columns, K padded to ``padded_depth``) by the threads that call this with the same
+    ``progress`` (int64 [2], zeros for a new B): each claims chunks of ``chunk`` columns (a
+    multiple of NR) from ``progress[0]`` and packs them, then waits until ``progress[1]``, the
+    chunks done, counts them all, whoever packed them. A thread that comes late packs less."""
+    padded_cols = (b.shape[1] + NR - 1) // NR * NR
+    chunks = (padded_cols + chunk - 1) // chunk
+    while load_acquire(progress, 0) < chunks:
+        claimed = fetch_add(progress, 0, 1)
+        if claimed >= chunks:
+            break
+        lo = claimed * chunk
+        pack_b_groups(b, positions, flip, lo, min(lo + chunk, padded_cols), TILE, padded_depth, packed, col_sums)
+        fetch_add(progress, 1, 1)
+    while load_acquire(progress, 1) < chunks:
+        spin_pause()
+
+
+@kernel
+def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_flip, pack_chunk, packing, depth,
+                  config, row_sums, col_sums, a_zero_point,
                   b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
                   cols, row_lo, row_hi, col_lo, col_hi, strip, claims, reserve, stream, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
     multiples of MR/NR.
+
+    With ``pack_chunk`` > 0, B is first packed from ``b`` [K, N] (all of it, with its ``col_sums``,
+    shared with the other threads that run tiles of the same product: ``pack_b_together`` with
+    ``packing`` as the progress), ``b_positions`` and ``b_flip`` as ``pack_b_groups`` takes them;
+    else ``b_packed`` and ``col_sums`` hold B packed and ``b`` is not read.
 
     With ``pack_rows``, A is the matrix ``a`` [rows, K] (uint8 or int8, the bytes of each row
     contiguous): the kernel packs each row block just before its column blocks use it, into
@@ -271,6 +298,8 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, depth, config, row
     thread that passes 0."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
+    if pack_chunk > 0:
+        pack_b_together(b, b_positions, b_flip, k_blocks * K_BLOCK, pack_chunk, b_packed, col_sums, packing)
     terms = np.empty(strip, np.int32)
     # int32 results whose zero-point correction and bias depend on the column only
     finished_by_tiles = mode == STORE_INT32 and not sum_rows and out.itemsize == 4

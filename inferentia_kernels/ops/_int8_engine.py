@@ -6,7 +6,8 @@ demand, e.g. a convolution's patches, so that A is never materialised unpacked. 
 
 * Column strips of the output are the tiles when there are enough of them (see
   ``_strip_width``): A is packed whole first (by all threads) and each strip's thread packs its
-  own columns of B.
+  own columns of B; or, where the threads share every strip's rows (``_Strips``), the tile
+  kernels pack all of B first, together (AMX).
 * Otherwise rows are split: B is packed first (by all threads), and each row tile's thread packs
   its own rows of A into its scratch; one tile per thread, or, when the packed A would exceed a
   memory bound, chunks of at most ``CHUNK_BYTES`` of packed rows.
@@ -75,6 +76,9 @@ PATCHES_PARALLEL_MACS = 1 << 25
 #: The same for products of fewer than FEW_ROWS rows (1 x 1024 x 1024: 0.11 ms on one thread,
 #: 0.24 ms on two; 1 x 4096 x 4096: 1.4 against 1.1 ms).
 FEW_ROWS_PARALLEL_MACS = 1 << 23
+#: Bytes of B per chunk that a thread claims when the tile kernels pack B together (AMX): small
+#: enough that a thread that starts late still finds some.
+PACK_CHUNK_BYTES = 128 * 1024
 #: K per tile of the packed kernels: the tensor engine's K tile for packed INT8.
 K_TILE = 256
 #: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``;
@@ -203,6 +207,11 @@ class _Backend:
         row block at a time, claiming each so that threads can share a tile's rows."""
         return False
 
+    def packs_b_in_tiles(self, weights: PackedB) -> bool:
+        """Whether the tile kernel can pack ``weights`` (not yet packed) itself, all of B shared
+        by the threads that run the product's tiles."""
+        return False
+
     def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool) -> RowsOfA:
         """Rows first .. first + count of ``source`` for the tile kernel: packed into the calling
         thread's scratch ``slot``, rows padded to a multiple of ``self.rows``, with their row sums
@@ -258,6 +267,10 @@ class _AmxBackend(_Backend):
         """A matrix whose rows are contiguous."""
         return isinstance(source, MatrixRows) and (source.a.strides[1] == 1 or source.depth <= 1)
 
+    def packs_b_in_tiles(self, weights: PackedB) -> bool:
+        """B read in place (rows contiguous), not packed yet."""
+        return weights.b is weights.source and not weights.packed_all
+
     def rows_of_a(self, source: RowSource, first: int, count: int, slot: str, parallel: bool) -> RowsOfA:
         """A matrix that the tile kernel packs itself, as it is; other row sources packed."""
         if not self.packs_rows_in_tiles(source):
@@ -277,14 +290,22 @@ class _AmxBackend(_Backend):
             matrix = a.matrix
             packed = scratch_vector("amx A block", self.a_size(amx.MR, product.depth), matrix.dtype)
             row_sums = scratch_vector("amx row sums", row_hi, np.int32)
-        gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, product.depth,
-                      self.config, row_sums, *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo,
-                      col_hi, strip, np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
+        weights = product.weights
+        if product.packing is None:  # B is packed
+            b, chunk, progress = _NO_MATRIX[np.dtype(np.int8)], 0, _NO_PROGRESS
+        else:  # the kernel packs B first, with the other threads, in chunks of about PACK_CHUNK_BYTES
+            b, progress = weights.b, product.packing
+            chunk = _round_up(max(PACK_CHUNK_BYTES // max(weights.depth, 1), 1), amx.NR)
+        gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, b,
+                      weights.positions, weights.flip, chunk, progress, product.depth, self.config, row_sums,
+                      *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo, col_hi, strip, np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
                       reserve, product.stream, sums, out)
 
 
-#: The unused matrix argument of the AMX kernel when A comes packed.
+#: The unused matrix arguments of the AMX kernel when A comes packed, or B.
 _NO_MATRIX = {np.dtype(t): np.zeros((0, 0), t) for t in (np.uint8, np.int8)}
+#: The unused progress counters of the AMX kernel when B comes packed.
+_NO_PROGRESS = np.zeros(2, np.int64)
 
 
 _BACKENDS = {
@@ -377,7 +398,7 @@ class _Product:
     """Packed B with the zero points and epilogue of one call: everything the tile kernels need."""
 
     def __init__(self, weights: PackedB, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
-                 epilogue: Epilogue, stream: bool = False):
+                 epilogue: Epilogue, stream: bool = False, packed_by_tiles: bool = False):
         backend, cols, padded = weights.backend, weights.cols, weights.padded_cols
         self.backend, self.weights = backend, weights
         self.depth, self.cols, self.padded_cols = weights.depth, cols, padded
@@ -385,6 +406,8 @@ class _Product:
         zb = _padded(np.asarray(b_zero_points - 128 if weights.dtype == np.uint8 else b_zero_points, np.int32), padded)
         self.row_sums_needed = np.count_nonzero(zb) > 0  # zb * rowsum(A) is the only use of A's row sums
         self.stream = stream  # results bypass the caches (AMX kernel only)
+        #: With B packed by the tile kernels (``_Backend.packs_b_in_tiles``): their shared progress.
+        self.packing = np.zeros(2, np.int64) if packed_by_tiles else None
         multipliers, quantized, shifts = (_padded(x, padded) for x in epilogue.arrays(cols))
         #: The tile kernels' arguments from ``col_sums`` to ``high``.
         self.kernel_arguments = (weights.col_sums, za, zb, _padded(epilogue.bias, padded), epilogue.mode, multipliers,
@@ -437,12 +460,17 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     # On the host, threads share the row blocks of strips whose tile kernel packs them itself
     # (``_Backend.packs_rows_in_tiles``), instead of splitting rows between them.
     shared = packs_rows and tile_done is None and not _tiles.on_a_device()
+    weights = _weights(backend, b, b_positions)
+    blocks = -(-padded_rows // backend.rows)
+    # Such kernels may also pack a fresh B, all threads together, when they share every strip.
+    packed_by_tiles = (shared and whole and not alone and _caller_blocks(blocks) > 0
+                       and backend.packs_b_in_tiles(weights))
     if whole and alone:
         tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
     elif whole:
         # Each thread packs its own part of a fresh B, rather than all waiting for all of it,
         # when A is the smaller operand or needs no packing pass.
-        own_b = rows < cols or (isinstance(b, np.ndarray) and packs_rows)
+        own_b = not packed_by_tiles and (rows < cols or (isinstance(b, np.ndarray) and packs_rows))
         tiles, column_strips = _tiles.plan_tiles(padded_rows, _round_up(cols, backend.cols), row_multiple=backend.rows,
                                                  threads=1 if shared else None,
                                                  n_tile=_strip_width(backend, depth, cols, own_b))
@@ -452,10 +480,11 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     rows_here = out is None and not column_strips and _tiles.tiles_run_here()
     if out is None and not rows_here:
         out = scratch_vector("int8 product", rows * cols, epilogue.out_dtype).reshape(rows, cols)
-    weights = _weights(backend, b, b_positions, pack_now=not column_strips)
+    if not column_strips and not weights.packed_all:
+        _pack_now(weights)
     # An output that tile_done reads back at once stays cached.
     stream = tile_done is None and out.nbytes > STREAM_BYTES
-    product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue, stream)
+    product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue, stream, packed_by_tiles)
 
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
@@ -463,7 +492,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     tasks, helper = tiles, None
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
         strips = _Strips(product, backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True), rows, tiles,
-                         -(-padded_rows // backend.rows), out, shared=shared and not alone)
+                         blocks, out, shared=shared and not alone)
         run = strips.run
         if strips.shared:
             tasks, helper = strips.tasks(), strips.join
@@ -493,8 +522,9 @@ class _Strips:
     (``run``, a task of ``run_tiles``: packs the strip's columns of a fresh B, then computes it).
 
     ``shared`` (kernels that claim row blocks, on the host): the threads share each strip's row
-    blocks through a counter per strip. With B packed, there are no owner tasks: every thread
-    goes through the strips together from the start (``join``). With a fresh B, each owner packs
+    blocks through a counter per strip. With B packed, or packed by the tile kernels (each
+    call's first step, shared by the threads that make it), there are no owner tasks: every thread
+    goes through the strips together from the start (``join``). Otherwise, with a fresh B, each owner packs
     its columns first; then every thread, once no task is left, joins the strips whose B is
     packed. Worker threads leave a strip's last ``CALLER_BLOCKS`` blocks to the calling thread,
     which joins every strip (waiting for its B) and takes what is left: it finds the worker
@@ -507,13 +537,13 @@ class _Strips:
         self.shared = shared
         self.index = {strip: s for s, strip in enumerate(strips)}
         self.claims = np.zeros(len(strips), np.int64)  # row blocks of each strip claimed so far
-        self.packed = [product.weights.packed_all] * len(strips)  # whether a strip's columns of B are packed
+        # whether a strip's columns of B are packed (or will be by the tile kernel, before it reads them)
+        self.packed = [product.weights.packed_all or product.packing is not None] * len(strips)
         # Shared with B to pack: set once a strip's packing has ended (or failed). Not otherwise,
         # so that the strips can go to a device's tasks in other processes.
         self.settled = [threading.Event() for _ in strips] if shared and not all(self.packed) else None
         self.caller = threading.get_ident()
-        # Only strips of many blocks: in a strip of a few, two blocks are a large share of the work.
-        self.reserve = min(CALLER_BLOCKS, blocks // 16) if shared else 0
+        self.reserve = _caller_blocks(blocks) if shared else 0
 
     def tasks(self) -> list[_tiles.Tile]:
         """The owner tasks: none when B is packed and strips have many row blocks (all threads
@@ -560,6 +590,12 @@ class _Strips:
                               self.strips[first][3] - lo)
 
 
+def _caller_blocks(blocks: int) -> int:
+    """Row blocks that worker threads leave to the calling thread in a shared strip of ``blocks``:
+    only in strips of many blocks (in a strip of a few, two blocks are a large share of the work)."""
+    return min(CALLER_BLOCKS, blocks // 16)
+
+
 def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
     """Columns per strip, a multiple of the backend's column block.
 
@@ -599,21 +635,23 @@ def _block(tile: _tiles.Tile) -> tuple[slice, slice]:
     return slice(tile[0], tile[1]), slice(tile[2], tile[3])
 
 
-def _weights(backend: _Backend, b, positions: int, pack_now: bool) -> PackedB:
-    """B packed for ``backend``: prepacked weights as they are; an array into this call's scratch,
-    packed now by all threads (``pack_now``) or later by each column strip's owner."""
+def _weights(backend: _Backend, b, positions: int) -> PackedB:
+    """B for ``backend``: prepacked weights as they are; an array to pack into this call's scratch
+    (by ``_pack_now``, by each column strip's owner, or by the tile kernels)."""
     if isinstance(b, PackedB):
         return b
     if isinstance(b, Prepacked):
         return b.matrices(backend)[0]
-    weights = PackedB(backend, b, scratch="int8 packed B", positions=positions)
-    if pack_now:
-        threads = _tiles.THREADS if b.size >= PARALLEL_PACK_VALUES else 1
-        step = _round_up(-(-weights.padded_cols // threads), backend.cols)
-        _tiles.run_on_host(lambda piece: weights.pack(piece[2], piece[3]),
-                         [(0, 0, lo, min(lo + step, weights.padded_cols)) for lo in range(0, weights.padded_cols, step)])
-        weights.packed_all = True
-    return weights
+    return PackedB(backend, b, scratch="int8 packed B", positions=positions)
+
+
+def _pack_now(weights: PackedB) -> None:
+    """Pack all of ``weights``, with all host threads when it is large."""
+    threads = _tiles.THREADS if weights.depth * weights.cols >= PARALLEL_PACK_VALUES else 1
+    step = _round_up(-(-weights.padded_cols // threads), weights.backend.cols)
+    _tiles.run_on_host(lambda piece: weights.pack(piece[2], piece[3]),
+                       [(0, 0, lo, min(lo + step, weights.padded_cols)) for lo in range(0, weights.padded_cols, step)])
+    weights.packed_all = True
 
 
 def conv_weight_matrices(w: np.ndarray, groups: int) -> list[np.ndarray]:
