@@ -155,3 +155,119 @@ def test_a_forked_child_starts_its_own_workers(monkeypatch):
         child.kill()
     assert child.exitcode == 0
     assert queue.get(timeout=5)
+
+
+def _state(worker) -> int:
+    return int(worker._state[0])
+
+
+def _wait_until(condition, seconds=5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def test_an_idle_worker_spins_then_sleeps_and_starts_either_way(monkeypatch, fresh_pool):
+    """Within ``SPIN_SECONDS`` of its last function a worker is spinning and ``start`` posts the
+    next one; after that it sleeps on its lock, and ``start`` wakes it through the lock."""
+    from inferentia_kernels.kernels import handoff
+
+    monkeypatch.setattr(_workers, "SPIN_SECONDS", 0.05)
+    (worker,) = _workers.reserve(1, 2)
+    try:
+        seen = []
+        worker.start(lambda: seen.append(1))
+        worker.finish()
+        assert _state(worker) == handoff.SPINNING
+        worker.start(lambda: seen.append(2))  # posted
+        worker.finish()
+        assert _wait_until(lambda: _state(worker) == handoff.SLEEPING)
+        worker.start(lambda: seen.append(3))  # through the lock
+        worker.finish()
+        assert seen == [1, 2, 3]
+    finally:
+        worker.reserved.release()
+
+
+def test_an_armed_worker_runs_once_a_kernel_or_finish_posts_it(monkeypatch, fresh_pool):
+    """An armed worker waits (spinning) for its post: from a kernel given its state word's
+    address, or else from ``finish``; posting twice changes nothing."""
+    from inferentia_kernels.kernels import handoff
+
+    monkeypatch.setattr(_workers, "SPIN_SECONDS", 30.0)  # no run before the post
+    (worker,) = _workers.reserve(1, 2)
+    try:
+        assert _wait_until(lambda: _state(worker) == handoff.SPINNING)
+        seen = []
+        assert worker.arm(lambda: seen.append("kernel"))
+        time.sleep(0.05)
+        assert seen == [] and _state(worker) == handoff.ARMED
+        handoff.post_all(np.array([worker.state_address], np.int64))
+        assert _wait_until(lambda: seen == ["kernel"])
+        handoff.post_all(np.array([worker.state_address], np.int64))  # a late post: nothing armed
+        worker.finish()
+        assert worker.arm(lambda: seen.append("finish"))
+        time.sleep(0.05)
+        assert seen == ["kernel"]
+        worker.finish()
+        assert seen == ["kernel", "finish"]
+    finally:
+        worker.reserved.release()
+
+
+def test_an_armed_worker_runs_its_function_if_no_post_comes_in_time(monkeypatch, fresh_pool):
+    """A caller may never post (an interrupt between ``arm`` and its kernel): the worker runs the
+    function anyway once its spin time is over, and ``finish`` returns."""
+    from inferentia_kernels.kernels import handoff
+
+    monkeypatch.setattr(_workers, "SPIN_SECONDS", 0.05)
+    (worker,) = _workers.reserve(1, 2)
+    try:
+        worker.start(lambda: None)  # the worker is now spinning, with a full spin time ahead
+        worker.finish()
+        seen = []
+        assert worker.arm(lambda: seen.append(1))
+        assert _wait_until(lambda: seen == [1])
+        worker.finish()
+        assert _state(worker) in (handoff.SPINNING, handoff.SLEEPING)
+    finally:
+        worker.reserved.release()
+
+
+def test_workers_left_to_a_kernel_that_never_comes_still_run(monkeypatch, fresh_pool):
+    """``run_tiles`` with ``kernel_posts`` whose caller runs no posting kernel: ``finish`` posts
+    the armed workers, every tile runs, and no post is left for a later kernel."""
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    monkeypatch.setattr(_workers, "SPIN_SECONDS", 30.0)
+    done, lock = [], threading.Lock()
+    pending = [(0, 1, 0, 1), (1, 2, 0, 1)]
+
+    def helper():
+        while True:
+            with lock:
+                if not pending:
+                    return
+                tile = pending.pop()
+            done.append((tile, threading.get_ident()))
+
+    _tiles.run_tiles(lambda tile: None, [], helper=helper, kernel_posts=True)  # starts the worker
+    pending[:] = [(0, 1, 0, 1), (1, 2, 0, 1)]
+    done.clear()
+    _tiles.run_tiles(lambda tile: None, [], helper=helper, kernel_posts=True)
+    assert sorted(tile for tile, _ in done) == [(0, 1, 0, 1), (1, 2, 0, 1)]
+    assert _workers.take_posts().size == 0
+
+
+def test_no_thread_spins_when_threads_outnumber_the_cpus(monkeypatch, fresh_pool):
+    """With more workers than CPUs, idle workers sleep at once (no spin rounds)."""
+    import os
+
+    monkeypatch.setattr(_tiles, "THREADS", (os.cpu_count() or 1) + 1)
+    _tiles.run_tiles(lambda tile: None, [(0, 1, 0, 1)] * _tiles.THREADS)
+    assert _workers._spin_rounds() == 0
+    from inferentia_kernels.kernels import handoff
+
+    assert all(_wait_until(lambda w=w: _state(w) == handoff.SLEEPING, 1.0) for w in _workers._workers)
