@@ -392,11 +392,13 @@ def test_amx_threads_pack_b_together(b_dtype, positions):
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
-@pytest.mark.parametrize("transposed", [False, True], ids=["rows", "columns"])
-def test_amx_kernels_pack_a_fresh_b_when_threads_share_the_strips(monkeypatch, transposed):
-    """On two threads, a product whose strips all threads share (32 row blocks) has its fresh B
-    packed by the tile kernels, not by ``PackedB.pack``; a B whose columns are contiguous is
-    first copied row-major by the strips' owners, which pack it too. Both give the reference."""
+@pytest.mark.parametrize("n, transposed, by_kernels", [(300, False, True), (300, True, False), (1200, False, False)],
+                         ids=["one_strip", "columns_contiguous", "several_strips"])
+def test_amx_kernels_pack_a_fresh_b_when_threads_share_its_one_strip(monkeypatch, n, transposed, by_kernels):
+    """On two threads, a product whose strips all threads share (32 row blocks) and whose packed B
+    fits one strip has its fresh B packed by the tile kernels, not by ``PackedB.pack``. A B whose
+    columns are contiguous (first copied row-major), or wider than a strip, is packed by the
+    strips' owners. Each gives the reference."""
     monkeypatch.setattr(_int8_engine, "_active", _int8_engine._BACKENDS["amx"])
     monkeypatch.setattr(_tiles, "THREADS", 2)
     packed_columns = []
@@ -404,12 +406,12 @@ def test_amx_kernels_pack_a_fresh_b_when_threads_share_the_strips(monkeypatch, t
     monkeypatch.setattr(_int8_engine.PackedB, "pack",
                         lambda self, lo, hi: packed_columns.append((lo, hi)) or pack(self, lo, hi))
     rng = np.random.default_rng(43)
-    m, k, n = 1024, 1000, 300
+    m, k = 1024, 1000  # a packed column of B is 1 KiB: 1024 of them fill a strip (STRIP_BYTES)
     a = random_int8(rng, np.uint8, (m, k))
     b = random_int8(rng, np.int8, (n, k)).T if transposed else random_int8(rng, np.int8, (k, n))
     zb = random_int8(rng, np.int8, (n,))
     np.testing.assert_array_equal(ik.ops.matmul_integer(a, b, 7, zb), ref_matmul_integer(a, b, 7, zb))
-    assert bool(packed_columns) == transposed
+    assert bool(packed_columns) != by_kernels
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int8])
