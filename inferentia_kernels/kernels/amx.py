@@ -46,7 +46,6 @@ from numba.extending import intrinsic
 from .atomics import fetch_add, load_acquire, spin_pause
 from .bits import X86, copy_64_bytes, store_fence
 from .gemm_int8 import STORE_INT32, column_terms, finish_block, stream_block
-from .handoff import post_all
 from .int8_microkernel import pack_b_groups
 from .jit import kernel
 from .register_tile import array_data
@@ -266,7 +265,7 @@ def pack_b_together(b, positions, flip, padded_depth, chunk, packed, col_sums, p
 def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_flip, pack_chunk, packing, depth,
                   config, row_sums, col_sums, a_zero_point,
                   b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
-                  cols, row_lo, row_hi, col_lo, col_hi, strip, claims, reserve, stream, sums, out, posts):
+                  cols, row_lo, row_hi, col_lo, col_hi, strip, claims, reserve, stream, sums, out):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
     multiples of MR/NR.
 
@@ -296,11 +295,7 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_
     the same counters share its row blocks, each computing those it claims: a thread that starts
     late or runs slow does less of the tile instead of holding up the others. A thread leaves a
     strip once no more than ``reserve`` of its blocks are left (0 takes all): those are for a
-    thread that passes 0.
-
-    First of all, the kernel posts the worker threads whose state words are at ``posts`` (int64
-    addresses, see ``kernels.handoff``): the calling thread has released the GIL by then."""
-    post_all(posts)
+    thread that passes 0."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
     if pack_chunk > 0:

@@ -12,7 +12,7 @@ from numba.extending import intrinsic
 from .bits import X86
 from .register_tile import array_data
 
-__all__ = ["compare_exchange", "compare_exchange_at", "fetch_add", "load_acquire", "spin_pause"]
+__all__ = ["fetch_add", "load_acquire", "spin_pause"]
 
 
 def _counter(context, builder, signature, args):
@@ -66,34 +66,3 @@ def spin_pause(typingctx):
         return context.get_dummy_value()
 
     return types.void(), codegen
-
-
-@intrinsic
-def compare_exchange(typingctx, counters, index, expected, desired):
-    """Atomically set ``counters[index]`` (an int64 vector) to ``desired`` if it holds ``expected``;
-    whether it did (sequentially consistent)."""
-    if not (_is_counter(counters, index) and isinstance(expected, types.Integer)
-            and isinstance(desired, types.Integer)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        old, new = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (2, 3))
-        result = builder.cmpxchg(_counter(context, builder, signature, args), old, new, "seq_cst", "seq_cst")
-        return builder.extract_value(result, 1)
-
-    return types.boolean(counters, index, expected, desired), codegen
-
-
-@intrinsic
-def compare_exchange_at(typingctx, address, expected, desired):
-    """``compare_exchange`` on the int64 at ``address`` (that of an int64 array element the caller
-    keeps alive, e.g. another thread's state word)."""
-    if not all(isinstance(t, types.Integer) for t in (address, expected, desired)):
-        return None
-
-    def codegen(context, builder, signature, args):
-        where, old, new = (context.cast(builder, args[i], signature.args[i], types.int64) for i in range(3))
-        pointer = builder.inttoptr(where, ir.IntType(64).as_pointer())
-        return builder.extract_value(builder.cmpxchg(pointer, old, new, "seq_cst", "seq_cst"), 1)
-
-    return types.boolean(address, expected, desired), codegen

@@ -42,7 +42,7 @@ from ..kernels import amx
 from ..kernels.amx import gemm_amx_tile
 from ..kernels.isa import select_path
 from ..kernels.transpose import transpose_copy
-from . import _tiles, _workers
+from . import _tiles
 from ._scratch import aligned_empty, scratch_vector, shared_zeros
 
 __all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "conv_weight_matrices", "gemm_int8",
@@ -84,8 +84,6 @@ K_TILE = 256
 #: Row blocks of a shared strip that worker threads leave to the calling thread (see ``_Strips``;
 #: 1 measured 3-7 % slower at 1024^3 and 2048^3).
 CALLER_BLOCKS = 2
-#: Row blocks per strip from which all threads join every shared strip.
-JOINED_BLOCKS = 16
 #: Output bytes above which the AMX kernel streams its results to memory (non-temporal stores)
 #: instead of through the caches, where they would evict the operands the kernel reuses:
 #: twice a core's L2, so only outputs that could not stay in cache anyway. 2048^3
@@ -173,9 +171,6 @@ class _Backend:
     """One of the packed INT8 kernels: its packed dtypes and layouts, and how to pack operands for it
     and run tiles with it (``kernels/int8_microkernel.py``: "vnni", "portable")."""
 
-    #: Whether the tile kernel posts the worker threads left to it (``_workers.take_posts``).
-    posts_workers = False
-
     def __init__(self, name: str, a_dtype, b_dtype, cols: int, *, rows: int = MR, a_block: int = MR,
                  a_group: int | None = None, b_block: int | None = None, k_multiple: int | None = None,
                  packed_few_rows: bool = False):
@@ -256,8 +251,6 @@ class _AmxBackend(_Backend):
     matrix A itself, one row block at a time into a buffer that stays in cache, so that no
     packing pass over A precedes the tiles."""
 
-    posts_workers = True
-
     def __init__(self):
         # a_dtype only sizes packed A here: A keeps its own dtype (packed_a_dtype)
         super().__init__("amx", np.uint8, np.int8, amx.NR, rows=amx.MR, a_block=amx.TILE, a_group=amx.K_BLOCK,
@@ -305,9 +298,8 @@ class _AmxBackend(_Backend):
             chunk = _round_up(max(PACK_CHUNK_BYTES // max(weights.depth, 1), 1), amx.NR)
         gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, b,
                       weights.positions, weights.flip, chunk, progress, product.depth, self.config, row_sums,
-                      *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo, col_hi, strip,
-                      np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
-                      reserve, product.stream, sums, out, _workers.take_posts())
+                      *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo, col_hi, strip, np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
+                      reserve, product.stream, sums, out)
 
 
 #: The unused matrix arguments of the AMX kernel when A comes packed, or B.
@@ -473,7 +465,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     # Such kernels may also pack a fresh B, all threads together, when they share every strip and
     # all of B fits one strip (in cache when the strip uses it; with more strips, each thread
     # packing its own strips of B was faster: 2048^3 on AMX 0.95x the time).
-    packed_by_tiles = (shared and whole and not alone and _strips_joined(blocks)
+    packed_by_tiles = (shared and whole and not alone and _caller_blocks(blocks) > 0
                        and backend.packs_b_in_tiles(weights)
                        and backend.b_size(weights.padded_cols, depth) * backend.b_dtype.itemsize <= STRIP_BYTES)
     if whole and alone:
@@ -500,15 +492,13 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
-    tasks, helper, kernel_posts = tiles, None, False
+    tasks, helper = tiles, None
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
         strips = _Strips(product, backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True), rows, tiles,
                          blocks, out, shared=shared and not alone)
         run = strips.run
         if strips.shared:
             tasks, helper = strips.tasks(), strips.join
-            # The caller's first step is then a tile kernel: let it start the workers.
-            kernel_posts = not tasks and backend.posts_workers
     else:  # row tiles: each packs its own rows of A (into its thread's scratch, or in the tile kernel)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
@@ -527,8 +517,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         tile_done(tile, out[tile[0]:tile[1]])
 
     _tiles.run_tiles(run, tasks, out=out, region=lambda tile: _block(inside(tile)),
-                     after=None if tile_done is None or rows_here else after, helper=helper,
-                     kernel_posts=kernel_posts)
+                     after=None if tile_done is None or rows_here else after, helper=helper)
 
 
 class _Strips:
@@ -557,14 +546,13 @@ class _Strips:
         # so that the strips can go to a device's tasks in other processes.
         self.settled = [threading.Event() for _ in strips] if shared and not all(self.packed) else None
         self.caller = threading.get_ident()
-        self.joined = shared and _strips_joined(blocks)
-        self.reserve = min(CALLER_BLOCKS, blocks // JOINED_BLOCKS) if self.joined else 0
+        self.reserve = _caller_blocks(blocks) if shared else 0
 
     def tasks(self) -> list[_tiles.Tile]:
         """The owner tasks: none when B is packed and strips have many row blocks (all threads
         join every strip). In strips of a few blocks, sharing each one costs more than it
         balances: every thread would read all of B instead of its strips' part."""
-        return [] if all(self.packed) and self.joined else self.strips
+        return [] if all(self.packed) and self.reserve else self.strips
 
     def run(self, strip: _tiles.Tile) -> None:
         s = self.index[strip]
@@ -605,10 +593,10 @@ class _Strips:
                               self.strips[first][3] - lo)
 
 
-def _strips_joined(blocks: int) -> bool:
-    """Whether every thread joins every strip of ``blocks`` row blocks, when it shares them (in
-    strips of a few blocks, sharing each one costs more than it balances)."""
-    return blocks >= JOINED_BLOCKS
+def _caller_blocks(blocks: int) -> int:
+    """Row blocks that worker threads leave to the calling thread in a shared strip of ``blocks``:
+    only in strips of many blocks (in a strip of a few, two blocks are a large share of the work)."""
+    return min(CALLER_BLOCKS, blocks // 16)
 
 
 def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:

@@ -148,15 +148,13 @@ def _run_elsewhere(work: Callable[[Tile], None], tiles: list[Tile], out: np.ndar
 
 
 def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: Executor | None,
-              after: Callable[[Tile], None] | None = None, helper: Callable[[], None] | None = None,
-              kernel_posts: bool = False) -> None:
+              after: Callable[[Tile], None] | None = None, helper: Callable[[], None] | None = None) -> None:
     """Run ``tasks`` on ``executor``; None: the calling thread and up to THREADS - 1 host workers
     (``_workers``; fewer while other calls use them) take tasks in order until none is left (the
     caller works rather than sleeping while a worker wakes up, and no more threads run than the
     host has CPUs, whatever the number of tasks). Then each of them, all THREADS with a
     ``helper``, runs ``helper()``: it may join tasks still running (whose tiles share their work
-    between threads). With ``kernel_posts``, the caller's first kernel starts the workers that
-    are still spinning (``_workers.take_posts``): it has released the GIL, which they need."""
+    between threads)."""
     if executor is not None:
         futures = [executor.submit(_run_all, work, task, after) for task in tasks]
         wait(futures)
@@ -179,17 +177,11 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
     threads = THREADS if helper is not None else min(len(tasks), THREADS)
     workers, started = _workers.reserve(max(threads - 1, 0), THREADS), []
     try:
-        armed = []
         for worker in workers:
-            if not kernel_posts:
-                worker.start(drain)
-            elif worker.arm(drain):
-                armed.append(worker)
+            worker.start(drain)
             started.append(worker)
-        _workers.leave_posts(armed)
         drain()
     finally:  # every task has finished (or failed) before the output is handed back
-        _workers.take_posts()  # none left for a later kernel
         failure = None
         for worker in workers:
             try:
@@ -205,11 +197,10 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
 
 def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarray | None = None,
               region: Callable[[Tile], tuple] | None = None, after: Callable[[Tile], None] | None = None,
-              helper: Callable[[], None] | None = None, kernel_posts: bool = False) -> None:
+              helper: Callable[[], None] | None = None) -> None:
     """Run ``work(tile)`` for every output tile, then ``after(tile)`` once the tile's part of the
     output is final: on the current device's executor when it has one, else on the host threads,
     each of which then runs ``helper()`` (if given, only off a device) once no tile is left to take.
-    ``kernel_posts``: the calling thread's first kernel posts the host workers (see ``_run_here``).
 
     ``work`` writes the tile's part ``out[region(tile)]`` of ``out``. A device whose executor runs
     tasks in other processes gets each task with a copy of ``work``'s data and sends the parts back;
@@ -219,7 +210,7 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
     tasks = owned_runs(tiles, device)
     if tiles_run_here():
         _run_here(work, tasks, None if device is None else device.executor, after,
-                  helper if device is None else None, kernel_posts and device is None)
+                  helper if device is None else None)
         return
     if out is None or region is None:
         raise RuntimeError("run_tiles: tiles for another process need out= and region=")
