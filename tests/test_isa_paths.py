@@ -459,9 +459,10 @@ def test_amx_streamed_outputs_are_the_reference(monkeypatch, shape):
         ref_rq.qlinear_matmul(a, a_qp.scale, 5, b, b_qp.scale, 0, y_qp.scale, -3, np.int8))
 
 
-def _packed_b_reference(b, positions, flip, col_lo, col_hi, columns, group, padded_depth):
-    """Packed B [column block][group][columns][group values] for columns [col_lo, col_hi) and the
-    column sums, built with numpy from the layout's definition (``pack_b_groups``)."""
+def _packed_b_reference(b, positions, flip, col_lo, col_hi, columns, group, padded_depth, pad_values):
+    """Packed B [column block][group][columns][group values], each block followed by ``pad_values``
+    zeros, for columns [col_lo, col_hi) and the column sums, built with numpy from the layout's
+    definition (``pack_b_groups``)."""
     depth, cols = b.shape
     inner = depth // positions
     order = [(k % inner) * positions + k // inner for k in range(depth)]  # packed k -> row of b
@@ -469,17 +470,21 @@ def _packed_b_reference(b, positions, flip, col_lo, col_hi, columns, group, padd
     width = min(col_hi, cols)
     values[:depth, :width] = ((b[order, :width].view(np.uint8) ^ flip).view(np.int8)).astype(np.int32)
     blocks = values[:, col_lo:col_hi].reshape(padded_depth // group, group, -1, columns).transpose(2, 0, 3, 1)
-    return blocks.reshape(-1), values.sum(axis=0, dtype=np.int32)[col_lo:col_hi]
+    blocks = blocks.reshape(blocks.shape[0], -1)
+    padded = np.concatenate([blocks, np.zeros((blocks.shape[0], pad_values), np.int32)], axis=1)
+    return padded.reshape(-1), values.sum(axis=0, dtype=np.int32)[col_lo:col_hi]
 
 
-@pytest.mark.parametrize("columns, group", [(16, 4), (64, 4), (64, 2)], ids=["amx", "vnni", "pairs"])
+@pytest.mark.parametrize("columns, group, block_pad", [(16, 4, 64), (16, 4, 0), (64, 4, 0), (64, 2, 0), (64, 2, 8)],
+                         ids=["amx", "amx_unpadded", "vnni", "pairs", "pairs_padded"])
 @pytest.mark.parametrize("b_dtype", [np.int8, np.uint8], ids=["s8", "u8"])
 @pytest.mark.parametrize("shape, positions", [((64, 64), 1), ((130, 100), 1), ((9 * 7, 200), 9), ((3, 17), 1)],
                          ids=str)
-def test_packed_b_is_the_layout_of_its_definition(columns, group, b_dtype, shape, positions):
+def test_packed_b_is_the_layout_of_its_definition(columns, group, block_pad, b_dtype, shape, positions):
     """``pack_b_groups`` against numpy: whole blocks (the vector path, 16 columns at a time for
     groups of 4 bytes), a partial last block and padding columns, K not a multiple of the group,
-    K transposed by kernel positions, and a column range starting after the first block."""
+    K transposed by kernel positions, a column range starting after the first block, and zero
+    bytes after each block."""
     from inferentia_kernels.kernels.int8_microkernel import pack_b_groups
 
     rng = np.random.default_rng(shape[0] * shape[1] + columns)
@@ -489,14 +494,15 @@ def test_packed_b_is_the_layout_of_its_definition(columns, group, b_dtype, shape
     padded_depth = -(-depth // group) * group
     padded_cols = -(-cols // columns) * columns
     dtype = np.int8 if group == 4 else np.int16
+    pad_values = block_pad // np.dtype(dtype).itemsize
     for col_lo in sorted({0, columns if padded_cols > columns else 0}):
-        packed = np.full(padded_cols * padded_depth, 0x5A, dtype)
+        packed = np.full(padded_cols * padded_depth + padded_cols // columns * pad_values, 0x5A, dtype)
         col_sums = np.full(padded_cols, 7, np.int32)
-        pack_b_groups(b, positions, flip, col_lo, padded_cols, columns, padded_depth, packed, col_sums)
+        pack_b_groups(b, positions, flip, col_lo, padded_cols, columns, padded_depth, block_pad, packed, col_sums)
         expected, expected_sums = _packed_b_reference(b, positions, flip, col_lo, padded_cols, columns, group,
-                                                      padded_depth)
-        start = col_lo * padded_depth
-        np.testing.assert_array_equal(packed[start:start + expected.size], expected.astype(dtype))
+                                                      padded_depth, pad_values)
+        start = col_lo // columns * (columns * padded_depth + pad_values)
+        np.testing.assert_array_equal(packed[start:], expected.astype(dtype))
         np.testing.assert_array_equal(col_sums[col_lo:], expected_sums)
 
 
@@ -519,7 +525,7 @@ def test_packing_writes_every_value_so_reused_buffers_cannot_leak(path, shape):
         row_sums, col_sums = np.full(rows, fill, np.int32), np.full(cols, fill, np.int32)
         pack_a_groups(a, backend.a_flip(a.dtype), 0, rows, backend.group, backend.a_block, a_packed, row_sums)
         pack_b_groups(b, 1, np.uint8(0x80), 0, cols, backend.b_block, -(-k // backend.k_multiple) * backend.k_multiple,
-                      b_packed, col_sums)
+                      backend.b_block_pad, b_packed, col_sums)
         results.append((a_packed, b_packed, row_sums, col_sums))
     for zeroed, garbage in zip(*results):
         np.testing.assert_array_equal(garbage, zeroed)

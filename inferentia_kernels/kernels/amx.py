@@ -17,7 +17,9 @@ Packed layouts (K padded with zeros to a multiple of 64, rows and columns to who
   (``pack_a_groups`` with groups of 64 and blocks of 16 rows). Tile loads of A in place, 16
   rows a row length apart, measured a third slower;
 * B: ``[column block of 16][quad][16 columns][4 bytes]``: every B tile is 1 KiB, contiguous
-  (``pack_b_groups`` with blocks of 16 columns); int8 (uint8 B stored as ``b ^ 0x80``).
+  (``pack_b_groups`` with blocks of 16 columns), each column block followed by ``B_BLOCK_PAD``
+  bytes (so that blocks are not a multiple of 4 KiB apart, which slows packing); int8 (uint8 B
+  stored as ``b ^ 0x80``).
 
 The raw sums are the same as the other paths', so zero points, bias and requantization go through
 the same epilogue; except for int32 results without B zero points, whose correction and bias
@@ -51,13 +53,16 @@ from .jit import kernel
 from .register_tile import array_data
 from .target import jit_cpu_features
 
-__all__ = ["AMX_FEATURES", "K_BLOCK", "MR", "NR", "TILE", "gemm_amx_tile", "request_permission", "tile_config"]
+__all__ = ["AMX_FEATURES", "B_BLOCK_PAD", "K_BLOCK", "MR", "NR", "TILE", "gemm_amx_tile", "pack_b_together",
+           "request_permission", "tile_config"]
 
 AMX_FEATURES = frozenset({"amx-tile", "amx-int8"})
 TILE = 16  # rows of an A or C tile; int32 columns of a C tile; columns of a B tile
 K_BLOCK = 64  # bytes of k per row of an A tile
 MR = NR = 2 * TILE  # the microkernel's block: 2 x 2 C tiles
 _TILE_BYTES = TILE * K_BLOCK  # one A or B tile, 1 KiB
+#: Bytes after each column block of packed B (see ``pack_b_groups``).
+B_BLOCK_PAD = 64
 
 _ARCH_PRCTL = 158  # x86-64 syscall number
 _ARCH_REQ_XCOMP_PERM = 0x1023
@@ -125,12 +130,12 @@ _DOT = {types.uint8: "llvm.x86.tdpbusd", types.int8: "llvm.x86.tdpbssd"}
 
 
 @intrinsic
-def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, start, start_offset,
+def _microkernel(typingctx, a_packed, a_offset, a_step, b_packed, b_offset, b_step, k_blocks, start, start_offset,
                  start_stride, dest, dest_offset, dest_stride):
     """One MR x NR block of int32: ``start`` plus the sums over ``k_blocks`` K blocks of the A
-    tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + block_bytes`` (lower 16 rows)
-    times the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset + block_bytes`` (right
-    16 columns), stored at byte ``dest_offset`` of ``dest`` (rows ``dest_stride`` bytes apart).
+    tiles at byte ``a_offset`` (upper 16 rows) and ``a_offset + a_step`` (lower 16 rows) times
+    the B tiles at byte ``b_offset`` (left 16 columns) and ``b_offset + b_step`` (right 16
+    columns), stored at byte ``dest_offset`` of ``dest`` (rows ``dest_stride`` bytes apart).
     K block ``kb`` of each tile is 1 KiB at ``kb * 1024``. ``start`` is the int32 block at byte
     ``start_offset`` of ``start`` with rows ``start_stride`` bytes apart (0: every row the same),
     or zeros when ``start_stride`` < 0. uint8 A multiplies with ``tdpbusd``, int8 A with
@@ -144,15 +149,15 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
     def codegen(context, builder, signature, args):
         i8, i64 = ir.IntType(8), ir.IntType(64)
         byte_ptr = i8.as_pointer()
-        a_off, b_off, step, count, s_off, s_stride, d_off, d_stride = (
-            context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 3, 4, 5, 7, 8, 10, 11))
+        a_off, a_step_, b_off, b_step_, count, s_off, s_stride, d_off, d_stride = (
+            context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 2, 4, 5, 6, 8, 9, 11, 12))
 
         def pointer(index, offset):
             data = array_data(context, builder, signature.args[index], args[index])
             return builder.gep(builder.bitcast(data, byte_ptr), [offset])
 
-        a_base, b_base = pointer(0, a_off), pointer(2, b_off)
-        start_base, dest_base = pointer(6, s_off), pointer(9, d_off)
+        a_base, b_base = pointer(0, a_off), pointer(3, b_off)
+        start_base, dest_base = pointer(7, s_off), pointer(10, d_off)
         zero = _declare(builder, "llvm.x86.tilezero", i8)
         load = _declare(builder, "llvm.x86.tileloadd64", i8, byte_ptr, i64)
         store = _declare(builder, "llvm.x86.tilestored64", i8, byte_ptr, i64)
@@ -180,7 +185,7 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
         builder.position_at_end(loop)
         kb = builder.phi(i64)
         offset = builder.mul(kb, ir.Constant(i64, _TILE_BYTES))
-        for t, base in ((4, a_base), (6, b_base)):
+        for t, base, step in ((4, a_base, a_step_), (6, b_base, b_step_)):
             first = builder.gep(base, [offset])
             builder.call(load, [tile[t], first, row_stride])
             builder.call(load, [tile[t + 1], builder.gep(first, [step]), row_stride])
@@ -199,7 +204,7 @@ def _microkernel(typingctx, a_packed, a_offset, b_packed, b_offset, block_bytes,
                 builder.call(store, [tile[2 * r + c], c_tile_address(dest_base, d_stride, r, c), d_stride])
         return context.get_dummy_value()
 
-    return (types.void(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, start, start_offset,
+    return (types.void(a_packed, a_offset, a_step, b_packed, b_offset, b_step, k_blocks, start, start_offset,
                        start_stride, dest, dest_offset, dest_stride), codegen)
 
 
@@ -244,7 +249,7 @@ def _sum_row_block(a, i, wanted, row_sums):
 @kernel
 def pack_b_together(b, positions, flip, padded_depth, chunk, packed, col_sums, progress):
     """All of B [K, N] packed into ``packed`` with its ``col_sums`` (``pack_b_groups`` in blocks of
-    TILE columns, K padded to ``padded_depth``) by the threads that call this with the same
+    TILE columns followed by ``B_BLOCK_PAD`` bytes, K padded to ``padded_depth``) by the threads that call this with the same
     ``progress`` (int64 [2], zeros for a new B): each claims chunks of ``chunk`` columns (a
     multiple of NR) from ``progress[0]`` and packs them, then waits until ``progress[1]``, the
     chunks done, counts them all, whoever packed them. A thread that comes late packs less."""
@@ -255,7 +260,8 @@ def pack_b_together(b, positions, flip, padded_depth, chunk, packed, col_sums, p
         if claimed >= chunks:
             break
         lo = claimed * chunk
-        pack_b_groups(b, positions, flip, lo, min(lo + chunk, padded_cols), TILE, padded_depth, packed, col_sums)
+        pack_b_groups(b, positions, flip, lo, min(lo + chunk, padded_cols), TILE, padded_depth, B_BLOCK_PAD, packed,
+                      col_sums)
         fetch_add(progress, 1, 1)
     while load_acquire(progress, 1) < chunks:
         spin_pause()
@@ -298,6 +304,7 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_
     thread that passes 0."""
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
+    b_step = block_bytes + B_BLOCK_PAD  # from one column block of B to the next
     if pack_chunk > 0:
         pack_b_together(b, b_positions, b_flip, k_blocks * K_BLOCK, pack_chunk, b_packed, col_sums, packing)
     terms = np.empty(strip, np.int32)
@@ -328,16 +335,16 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_
             if finished_by_tiles and (stream or last - i == MR):
                 finished_end = lo + valid // NR * NR
             for j in range(lo, hi, NR):
-                b_offset = (j // TILE) * block_bytes
+                b_offset = (j // TILE) * b_step
                 if j >= finished_end:  # raw sums for the epilogue, from column 0 of ``sums``
-                    _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, 0, -1, sums,
-                                 (j - finished_end) * 4, sums.strides[0])
+                    _microkernel(a_packed, a_offset, block_bytes, b_packed, b_offset, b_step, k_blocks, terms, 0, -1,
+                                 sums, (j - finished_end) * 4, sums.strides[0])
                 elif stream:
-                    _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, (j - lo) * 4, 0,
-                                 staged, (j - lo) * 4, staged.strides[0])
+                    _microkernel(a_packed, a_offset, block_bytes, b_packed, b_offset, b_step, k_blocks, terms,
+                                 (j - lo) * 4, 0, staged, (j - lo) * 4, staged.strides[0])
                 else:
-                    _microkernel(a_packed, a_offset, b_packed, b_offset, block_bytes, k_blocks, terms, (j - lo) * 4, 0,
-                                 out, i * out.strides[0] + j * 4, out.strides[0])
+                    _microkernel(a_packed, a_offset, block_bytes, b_packed, b_offset, b_step, k_blocks, terms,
+                                 (j - lo) * 4, 0, out, i * out.strides[0] + j * 4, out.strides[0])
             rest = finished_end - lo
             if rest < valid:
                 if stream:

@@ -172,8 +172,8 @@ class _Backend:
     and run tiles with it (``kernels/int8_microkernel.py``: "vnni", "portable")."""
 
     def __init__(self, name: str, a_dtype, b_dtype, cols: int, *, rows: int = MR, a_block: int = MR,
-                 a_group: int | None = None, b_block: int | None = None, k_multiple: int | None = None,
-                 packed_few_rows: bool = False):
+                 a_group: int | None = None, b_block: int | None = None, b_block_pad: int = 0,
+                 k_multiple: int | None = None, packed_few_rows: bool = False):
         self.name = name
         self.packed_few_rows = packed_few_rows  # products of < FEW_ROWS rows and prepacked B use the packed kernel
         self.a_dtype, self.b_dtype = np.dtype(a_dtype), np.dtype(b_dtype)
@@ -182,6 +182,7 @@ class _Backend:
         self.a_block = a_block  # rows per block of packed A
         self.group = group_size(a_dtype) if a_group is None else a_group  # k per group of packed A
         self.b_block = cols if b_block is None else b_block  # columns per block of packed B
+        self.b_block_pad = b_block_pad  # bytes after each block of packed B
         self.k_multiple = group_size(b_dtype) if k_multiple is None else k_multiple  # packed B's K padding
 
     def a_size(self, rows: int, depth: int) -> int:
@@ -189,8 +190,9 @@ class _Backend:
         return rows * _round_up(depth, self.group)
 
     def b_size(self, cols: int, depth: int) -> int:
-        """Values of packed B for ``cols`` columns (a multiple of ``self.cols``)."""
-        return cols * _round_up(depth, self.k_multiple)
+        """Values of packed B for ``cols`` columns (a multiple of ``self.cols``), block padding included."""
+        pad = cols // self.b_block * self.b_block_pad // self.b_dtype.itemsize
+        return cols * _round_up(depth, self.k_multiple) + pad
 
     def a_flip(self, dtype: np.dtype) -> np.uint8:
         """The bits packing flips in every value of an A of ``dtype``: 0x80 for int8 A, stored
@@ -254,7 +256,7 @@ class _AmxBackend(_Backend):
     def __init__(self):
         # a_dtype only sizes packed A here: A keeps its own dtype (packed_a_dtype)
         super().__init__("amx", np.uint8, np.int8, amx.NR, rows=amx.MR, a_block=amx.TILE, a_group=amx.K_BLOCK,
-                         b_block=amx.TILE, k_multiple=amx.K_BLOCK, packed_few_rows=True)
+                         b_block=amx.TILE, b_block_pad=amx.B_BLOCK_PAD, k_multiple=amx.K_BLOCK, packed_few_rows=True)
         self.config = amx.tile_config()
 
     def a_flip(self, dtype: np.dtype) -> np.uint8:
@@ -360,8 +362,9 @@ class PackedB:
         """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
         if self.b is not self.source:  # the B packer reads rows: first make these columns row-major
             _copy_columns(self.source, self.b, col_lo, min(col_hi, self.cols))
-        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), self.backend.b_block,
-                      _round_up(self.depth, self.backend.k_multiple), self.packed, self.col_sums)
+        backend = self.backend
+        pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), backend.b_block,
+                      _round_up(self.depth, backend.k_multiple), backend.b_block_pad, self.packed, self.col_sums)
         return self
 
     def pack_all(self) -> "PackedB":
@@ -466,8 +469,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     # all of B fits one strip (in cache when the strip uses it; with more strips, each thread
     # packing its own strips of B was faster: 2048^3 on AMX 0.95x the time).
     packed_by_tiles = (shared and whole and not alone and _caller_blocks(blocks) > 0
-                       and backend.packs_b_in_tiles(weights)
-                       and backend.b_size(weights.padded_cols, depth) * backend.b_dtype.itemsize <= STRIP_BYTES)
+                       and backend.packs_b_in_tiles(weights) and weights.padded_cols <= _strip_columns(backend, depth))
     if whole and alone:
         tiles, column_strips = [(0, padded_rows, 0, _round_up(cols, backend.cols))], True  # all on this thread
     elif whole:
@@ -617,9 +619,13 @@ def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
     return host
 
 
+def _strip_columns(backend: _Backend, depth: int) -> int:
+    """Columns whose packed B fits ``STRIP_BYTES``."""
+    return STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
+
+
 def _strip_width_on_host(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
-    fitting = STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
-    width = max(backend.cols, fitting // backend.cols * backend.cols)
+    width = max(backend.cols, _strip_columns(backend, depth) // backend.cols * backend.cols)
     if own_b:
         width = min(width, _round_up(-(-cols // _tiles.THREADS), backend.cols))
     blocks, most = -(-cols // backend.cols), width // backend.cols
