@@ -390,6 +390,16 @@ def test_amx_threads_pack_b_together(b_dtype, positions):
     pack(np.array([chunks, chunks], np.int64))
     assert (weights.packed[:2 * per_chunk] == 99).all()
 
+    # A thread that finds every chunk claimed waits until the last one is done.
+    progress = np.array([chunks, chunks - 1], np.int64)
+    waiting = threading.Thread(target=pack, args=(progress,))
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    progress[1] = chunks
+    waiting.join(10)
+    assert not waiting.is_alive()
+
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
 @pytest.mark.parametrize("n, transposed, by_kernels", [(300, False, True), (300, True, False), (1200, False, False)],

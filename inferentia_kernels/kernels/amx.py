@@ -249,10 +249,12 @@ def _sum_row_block(a, i, wanted, row_sums):
 @kernel
 def pack_b_together(b, positions, flip, padded_depth, chunk, packed, col_sums, progress):
     """All of B [K, N] packed into ``packed`` with its ``col_sums`` (``pack_b_groups`` in blocks of
-    TILE columns followed by ``B_BLOCK_PAD`` bytes, K padded to ``padded_depth``) by the threads that call this with the same
-    ``progress`` (int64 [2], zeros for a new B): each claims chunks of ``chunk`` columns (a
-    multiple of NR) from ``progress[0]`` and packs them, then waits until ``progress[1]``, the
-    chunks done, counts them all, whoever packed them. A thread that comes late packs less."""
+    TILE columns followed by ``B_BLOCK_PAD`` bytes, K padded to ``padded_depth``) by the threads
+    that call this with the same ``progress`` (int64 [2], zeros for a new B): each claims chunks
+    of ``chunk`` columns (a multiple of NR) from ``progress[0]`` and packs them, then waits
+    (spinning) until ``progress[1]``, the chunks done, counts them all, whoever packed them. A
+    thread that comes late packs less. A thread waits only for chunks that others have claimed
+    and are packing: packing takes no lock and cannot fail, so every claimed chunk gets done."""
     padded_cols = (b.shape[1] + NR - 1) // NR * NR
     chunks = (padded_cols + chunk - 1) // chunk
     while load_acquire(progress, 0) < chunks:

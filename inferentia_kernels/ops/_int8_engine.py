@@ -300,7 +300,8 @@ class _AmxBackend(_Backend):
             chunk = _round_up(max(PACK_CHUNK_BYTES // max(weights.depth, 1), 1), amx.NR)
         gemm_amx_tile(matrix, a.matrix is not None, product.row_sums_needed, packed, product.packed, b,
                       weights.positions, weights.flip, chunk, progress, product.depth, self.config, row_sums,
-                      *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo, col_hi, strip, np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
+                      *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo, col_hi, strip,
+                      np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
                       reserve, product.stream, sums, out)
 
 
@@ -620,7 +621,7 @@ def _strip_width(backend: _Backend, depth: int, cols: int, own_b: bool) -> int:
 
 
 def _strip_columns(backend: _Backend, depth: int) -> int:
-    """Columns whose packed B fits ``STRIP_BYTES``."""
+    """Columns whose packed B fits ``STRIP_BYTES`` (block padding aside: 1024 columns at K = 1024)."""
     return STRIP_BYTES // max(backend.b_size(1, depth) * backend.b_dtype.itemsize, 1)
 
 
