@@ -126,7 +126,7 @@ def gemm_float(a: np.ndarray, b: np.ndarray, bias: np.ndarray, low: np.float32, 
     """
     rows, depth = a.shape
     cols = b.shape[1]
-    out = np.empty((rows, cols), np.float32)
+    out = aligned_empty((rows, cols))
     if rows == 0 or cols == 0:
         return out
     a = np.asarray(a, np.float32)

@@ -429,7 +429,7 @@ class _Product:
 def gemm_int8(a: np.ndarray, b, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue) -> np.ndarray:
     """``epilogue((a - a_zero_point) @ (b - b_zero_points))`` for 2-D int8/uint8 a [M, K] and b [K, N]
     (an array, or prepacked weights from ``ops.prepack``)."""
-    out = np.empty((a.shape[0], b.shape[1]), dtype=epilogue.out_dtype)
+    out = aligned_empty((a.shape[0], b.shape[1]), epilogue.out_dtype)
     prepacked = isinstance(b, Prepacked)
     if 0 < a.shape[0] < FEW_ROWS and b.shape[1] and not (prepacked and _backend().packed_few_rows):
         _gemm_few_rows(a, b.weights if prepacked else b, a_zero_point, b_zero_points, epilogue, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
 import numpy as np
@@ -14,12 +15,15 @@ SCRATCH_BYTES = 16 * 1024 * 1024
 _scratch = threading.local()
 
 
-def aligned_empty(size: int, dtype=np.float32) -> np.ndarray:
-    """An uninitialised vector of ``size`` values whose data starts on a 64-byte (cache line) boundary."""
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.empty(size * itemsize + 64, np.uint8)
+def aligned_empty(shape, dtype=np.float32) -> np.ndarray:
+    """An uninitialised C-contiguous array of ``shape`` (an int or a tuple) whose data starts on a
+    64-byte (cache line) boundary, so that no 64-byte row a kernel loads or stores straddles two lines
+    (numpy's own allocations are 16-byte aligned)."""
+    dtype = np.dtype(dtype)
+    nbytes = (math.prod(shape) if isinstance(shape, tuple) else shape) * dtype.itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
     start = -raw.ctypes.data % 64
-    return raw[start:start + size * itemsize].view(dtype)
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 @functools.lru_cache(maxsize=64)
