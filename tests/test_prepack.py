@@ -7,7 +7,7 @@ import pytest
 
 import inferentia_kernels as ik
 from inferentia_kernels.kernels import isa
-from inferentia_kernels.ops import _int8_engine
+from inferentia_kernels.ops import _checks, _int8_engine
 
 
 @pytest.fixture(params=isa.available_paths())
@@ -54,6 +54,35 @@ def test_packing_happens_once_and_weights_are_copied():
     assert not packed.weights.flags.writeable
     assert packed.matrices()[0].packed.ctypes.data % 64 == 0  # cache-line aligned
     assert ik.ops.prepack(packed) is packed
+
+
+def test_repeated_calls_reuse_the_product_and_others_get_their_own(path, monkeypatch):
+    """Prepacked weights keep their product with a call's zero points and epilogue: a call that
+    repeats them (per-tensor zero points, int32 results) builds none, and every call whose A
+    dtype, zero points, results or streaming differ gets the reference's results, never a kept
+    product of another call. The per-column zero points shared between calls stay as they were."""
+    from inferentia_kernels.reference.matmul_integer import matmul_integer as reference
+
+    rng = np.random.default_rng(5)
+    a_u8 = rng.integers(0, 256, (70, 100), dtype=np.uint8)
+    a_s8 = rng.integers(-128, 128, (70, 100), dtype=np.int8)
+    b = rng.integers(-128, 128, (100, 90), dtype=np.int8)
+    packed = ik.ops.prepack(b)
+    built = []
+    product = _int8_engine._Product
+    monkeypatch.setattr(_int8_engine, "_Product", lambda *args: built.append(args) or product(*args))
+    zb_column = rng.integers(-128, 128, 90).astype(np.int8)
+    calls = [(a_u8, 3, 0), (a_u8, 3, 0), (a_u8, 4, 0), (a_s8, 3, 0), (a_u8, 3, 7), (a_u8, 3, zb_column), (a_u8, 3, 0)]
+    for a, za, zb in calls:
+        np.testing.assert_array_equal(ik.ops.matmul_integer(a, packed, za, zb), reference(a, b, za, zb))
+    assert len(built) == len(calls) - 2  # the second and the last call took the first one's product
+    monkeypatch.setattr(_int8_engine, "STREAM_BYTES", 0)  # a product that streams its results
+    np.testing.assert_array_equal(ik.ops.matmul_integer(a_u8, packed, 3), reference(a_u8, b, 3, 0))
+    assert len(built) == len(calls) - 1
+    a_qp, b_qp, y_qp = ik.QParams(0.1, 3, np.uint8), ik.QParams(0.01, 0, np.int8), ik.QParams(0.5, 3, np.uint8)
+    expected = ik.ops.qlinear_matmul(a_u8, a_qp, b, b_qp, y_qp)
+    np.testing.assert_array_equal(ik.ops.qlinear_matmul(a_u8, a_qp, packed, b_qp, y_qp), expected)
+    assert (_checks._per_column(90, 0) == 0).all() and (_checks._per_column(90, 7) == 7).all()
 
 
 def test_bad_input():

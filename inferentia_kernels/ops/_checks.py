@@ -41,7 +41,7 @@ def zero_point(op: str, name: str, value, dtype: np.dtype, length: int | None) -
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
         value = value.item()
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and info.min <= value <= info.max:
-        return np.array(value, np.int32) if length is None else np.full(length, value, np.int32)  # the common case
+        return np.array(value, np.int32) if length is None else _per_column(length, int(value))  # the common case
     array = np.asarray(value)
     if array.dtype.kind not in "iu" or array.dtype == np.bool_:
         raise wrong_dtype(op, name, "an integer or an integer array", describe(value))
@@ -54,6 +54,13 @@ def zero_point(op: str, name: str, value, dtype: np.dtype, length: int | None) -
     if length is None:
         return values.reshape(())
     return np.full(length, values[0], np.int32) if values.size == 1 else values
+
+
+@functools.lru_cache(maxsize=64)
+def _per_column(length: int, value: int) -> np.ndarray:
+    """A per-tensor zero point repeated for ``length`` columns: one array shared by the calls that
+    ask for it (which never write to it), so that the engine recognises them (``PackedB.product``)."""
+    return np.full(length, value, np.int32)
 
 
 def matmul_shapes(op: str, a_shape: tuple, b_shape: tuple) -> tuple[tuple, int, int, int]:

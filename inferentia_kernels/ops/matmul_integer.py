@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -61,6 +62,13 @@ def prepare(op: str, a, b, a_zero_point, b_zero_point):
     return a, b, za, zb, batch, rows, depth, cols
 
 
+@functools.lru_cache(maxsize=64)
+def _int32_results(cols: int) -> Epilogue:
+    """The epilogue of ``cols`` int32 sums without bias: one object for every call of that width
+    (so that prepacked weights keep their product with it, see ``PackedB.product``)."""
+    return Epilogue(bias=shared_zeros(cols, "int32"))
+
+
 @device_op(OP)
 def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.ndarray:
     """``(a - a_zero_point) @ (b - b_zero_point)`` exactly in int32 (ONNX MatMulInteger).
@@ -79,5 +87,5 @@ def matmul_integer(a, b, a_zero_point=0, b_zero_point=0, *, device=None) -> np.n
     """
     a, b, za, zb, batch, rows, depth, cols = prepare(OP, a, b, a_zero_point, b_zero_point)
     record_gemm(OP, m=rows, k=depth, n=cols, batch=math.prod(batch), precision="int8", shared_weights=b.ndim <= 2)
-    epilogue = Epilogue(bias=shared_zeros(cols, "int32"))
+    epilogue = _int32_results(cols)
     return batched_matmul(a, b, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), np.int32)
