@@ -12,6 +12,8 @@ def batched_matmul(a: np.ndarray, b: np.ndarray, batch: tuple, gemm: Callable[[n
                    out_dtype) -> np.ndarray:
     """Apply ``gemm(a2d, b2d) -> [M, N]`` over the broadcast batch of ``a`` [..., M, K] and
     ``b`` [..., K, N] (1-D operands promoted and their dimension dropped, as numpy does)."""
+    if a.ndim == 2 and b.ndim == 2:  # the common case, without reshapes
+        return gemm(a, b)
     a_vector, b_vector = a.ndim == 1, b.ndim == 1
     a3 = a.reshape(1, -1) if a_vector else a
     b3 = b.reshape(-1, 1) if b_vector else b
