@@ -984,6 +984,38 @@ def test_qlinear_matmul_every_combination(ta, tb, ty, mode):
         check_qlinear(case, mode)
 
 
+def test_qlinear_matmul_repeated_calls_reuse_their_epilogue(monkeypatch):
+    """A call that repeats the QParams objects, mode and activation of a recent call without bias
+    takes its epilogue; every other call (other objects with the same values included) builds its
+    own, and every result is the reference's, also with the weights prepacked (whose calls find
+    the epilogues of the same calls before)."""
+    import sys
+
+    module = sys.modules["inferentia_kernels.ops.qlinear_matmul"]
+    built = []
+    requant_epilogue = module.requant_epilogue
+    monkeypatch.setattr(module, "requant_epilogue", lambda *args: built.append(args) or requant_epilogue(*args))
+    rng = np.random.default_rng(3)
+    a, b = fill_array(rng, U8, (9, 70), "random"), fill_array(rng, S8, (70, 40), "random")
+    a_qp, b_qp, y_qp = QParams(0.02, 130, U8), QParams(0.01, 0, S8), QParams(0.3, 5, U8)
+    packed = ik.ops.prepack(b)
+    bias = rng.integers(-1000, 1000, 40).astype(np.int32)
+    calls = [(a_qp, y_qp, "float", None, None), (a_qp, y_qp, "float", None, None),
+             (QParams(0.02, 130, U8), y_qp, "float", None, None), (a_qp, QParams(0.6, 5, U8), "float", None, None),
+             (a_qp, y_qp, "fixed_point", None, None), (a_qp, y_qp, "float", "relu", None),
+             (a_qp, y_qp, "float", None, bias), (a_qp, y_qp, "float", None, bias), (a_qp, y_qp, "float", None, None)]
+    for weights, builds in ((b, len(calls) - 2), (packed, 2)):  # then only the two calls with a bias build
+        built.clear()
+        for x_qp, out_qp, mode, activation, add in calls:
+            clamp = expected_activation_range(activation, out_qp.scale, int(out_qp.zero_point), out_qp.dtype)
+            expected = ref_rq.qlinear_matmul(a, x_qp.scale, x_qp.zero_point, b, b_qp.scale, b_qp.zero_point,
+                                             out_qp.scale, out_qp.zero_point, out_qp.dtype, bias=add, mode=mode,
+                                             activation_range=clamp)
+            actual = ik.ops.qlinear_matmul(a, x_qp, weights, b_qp, out_qp, bias=add, activation=activation, mode=mode)
+            assert_same(expected, actual, f"{mode} {x_qp} {out_qp} bias={add is not None} activation={activation!r}")
+        assert len(built) == builds  # the second and the last call took the first one's
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("ta", "tb", "ty"), DTYPE_TRIPLES, ids=ids)
 def test_qlinear_matmul_ties(ta, tb, ty, mode):

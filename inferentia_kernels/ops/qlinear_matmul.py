@@ -10,8 +10,8 @@ from ..errors import describe, invalid, wrong_dtype
 from ..numerics import QParams
 from ._batching import batched_matmul
 from ._checks import int32_bias, integer_operand
-from ._int8_engine import gemm_int8
-from ._requant_params import requant_epilogue, scale_multipliers
+from ._int8_engine import Epilogue, gemm_int8
+from ._requant_params import mode_number, requant_epilogue, scale_multipliers
 from ._tiles import device_op, record_gemm
 from .matmul_integer import prepare
 from .requantize import output_qparams
@@ -35,6 +35,30 @@ def _operand_qparams(name: str, qp, dtype: np.dtype, per_column_of: np.ndarray |
                 OP, f"{name}_qp", f"per tensor or per column (axis -1 with {per_column_of.shape[-1]} scales)", qp
             )
     return qp
+
+
+#: Epilogues of recent calls without bias, by the identity of their QParams (which cannot change):
+#: a layer called again skips its multipliers, and its prepacked weights keep their product.
+_recent: dict[tuple, tuple] = {}
+_RECENT = 64
+
+
+def _epilogue(a_qp: QParams, b_qp: QParams, y_qp: QParams, cols: int, mode, activation, bias) -> Epilogue:
+    """The requantizing epilogue of a call (validated QParams; mode, activation and bias as given)."""
+    key = None
+    if bias is None and (activation is None or isinstance(activation, str)):
+        key = (id(a_qp), id(b_qp), id(y_qp), cols, mode_number(OP, mode), activation)
+        kept = _recent.get(key)
+        if kept is not None and kept[0] is a_qp and kept[1] is b_qp and kept[2] is y_qp:
+            return kept[3]
+    float_multipliers, real_multipliers = scale_multipliers(a_qp, np.broadcast_to(b_qp.scale, (cols,)), y_qp)
+    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation,
+                                int32_bias(OP, bias, cols), "a_qp.scale * b_qp.scale / y_qp.scale")
+    if key is not None:
+        if len(_recent) >= _RECENT:
+            _recent.clear()
+        _recent[key] = (a_qp, b_qp, y_qp, epilogue)
+    return epilogue
 
 
 @device_op(OP)
@@ -62,8 +86,5 @@ def qlinear_matmul(a, a_qp: QParams, b, b_qp: QParams, y_qp: QParams, *, bias=No
     a_arr, b_arr, za, zb, batch, rows, depth, cols = prepare(OP, a_arr, b_arr, a_qp.zero_point, b_qp.zero_point)
     record_gemm(OP, m=rows, k=depth, n=cols, batch=math.prod(batch), precision="int8",
                 shared_weights=b_arr.ndim <= 2)
-    b_scale = np.broadcast_to(b_qp.scale, (cols,))
-    float_multipliers, real_multipliers = scale_multipliers(a_qp, b_scale, y_qp)
-    epilogue = requant_epilogue(OP, mode, real_multipliers, float_multipliers, y_qp, activation,
-                                int32_bias(OP, bias, cols), "a_qp.scale * b_qp.scale / y_qp.scale")
+    epilogue = _epilogue(a_qp, b_qp, y_qp, cols, mode, activation, bias)
     return batched_matmul(a_arr, b_arr, batch, lambda x, y: gemm_int8(x, y, int(za), zb, epilogue), y_qp.dtype)
