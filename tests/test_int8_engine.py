@@ -992,6 +992,7 @@ def test_qlinear_matmul_repeated_calls_reuse_their_epilogue(monkeypatch):
     import sys
 
     module = sys.modules["inferentia_kernels.ops.qlinear_matmul"]
+    monkeypatch.setattr(module, "_kept", module.Recent(module.KEPT_EPILOGUES))  # none from other tests
     built = []
     requant_epilogue = module.requant_epilogue
     monkeypatch.setattr(module, "requant_epilogue", lambda *args: built.append(args) or requant_epilogue(*args))
@@ -1014,6 +1015,26 @@ def test_qlinear_matmul_repeated_calls_reuse_their_epilogue(monkeypatch):
             actual = ik.ops.qlinear_matmul(a, x_qp, weights, b_qp, out_qp, bias=add, activation=activation, mode=mode)
             assert_same(expected, actual, f"{mode} {x_qp} {out_qp} bias={add is not None} activation={activation!r}")
         assert len(built) == builds  # the second and the last call took the first one's
+
+
+def test_qlinear_matmul_with_per_column_weights_keeps_its_product(monkeypatch):
+    """Repeated calls with per-column weight QParams and prepacked weights build one product (the
+    B zero points are kept with the epilogue, so the product finds the same objects), and an
+    equal but separate QParams gets its own; results are the reference's."""
+    built = []
+    product = _int8_engine._Product
+    monkeypatch.setattr(_int8_engine, "_Product", lambda *args: built.append(args) or product(*args))
+    rng = np.random.default_rng(4)
+    a, b = fill_array(rng, U8, (9, 70), "random"), fill_array(rng, S8, (70, 40), "random")
+    a_qp, y_qp = QParams(0.02, 130, U8), QParams(0.3, 5, U8)
+    scales, zero_points = rng.uniform(0.001, 0.02, 40).astype(np.float32), rng.integers(-5, 5, 40)
+    b_qp = QParams(scales, zero_points, S8, axis=-1)
+    packed = ik.ops.prepack(b)
+    expected = ref_rq.qlinear_matmul(a, a_qp.scale, a_qp.zero_point, b, b_qp.scale, b_qp.zero_point, y_qp.scale,
+                                     y_qp.zero_point, y_qp.dtype)
+    for w_qp in (b_qp, b_qp, b_qp, QParams(scales, zero_points, S8, axis=-1)):
+        assert_same(expected, ik.ops.qlinear_matmul(a, a_qp, packed, w_qp, y_qp), "per-column weights")
+    assert len(built) == 2
 
 
 @pytest.mark.parametrize("mode", MODES)

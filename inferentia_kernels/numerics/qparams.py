@@ -31,9 +31,11 @@ def integer_dtype(function: str, argument: str, dtype: Any) -> np.dtype:
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
+    """A copy that nobody can change: a view of a read-only array, whose flag numpy will not set
+    back (on the owner itself it would)."""
     array = np.array(array, copy=True)
     array.flags.writeable = False
-    return array
+    return array.view()
 
 
 @dataclass(frozen=True, eq=False, init=False)

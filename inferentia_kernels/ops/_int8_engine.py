@@ -43,6 +43,7 @@ from ..kernels.amx import gemm_amx_tile
 from ..kernels.isa import select_path
 from ..kernels.transpose import transpose_copy
 from . import _tiles
+from ._recent import Recent
 from ._scratch import aligned_empty, scratch_vector, shared_zeros
 
 __all__ = ["Epilogue", "MatrixRows", "PackedB", "Prepacked", "active_path", "conv_weight_matrices", "gemm_int8",
@@ -362,8 +363,6 @@ class PackedB:
         self.packed = _buffer(scratch, size, backend.b_dtype)
         self.col_sums = np.empty(self.padded_cols, np.int32)
         self.packed_all = False  # True once every column is packed
-        #: Weights packed for good keep the products of their recent calls (``product``).
-        self._products: dict[tuple, tuple] | None = {} if scratch is None else None
 
     def pack(self, col_lo: int, col_hi: int) -> "PackedB":
         """Pack columns [col_lo, col_hi), multiples of the backend's NR (the end may pass N)."""
@@ -373,26 +372,6 @@ class PackedB:
         pack_b_groups(self.b, self.positions, self.flip, col_lo, min(col_hi, self.padded_cols), backend.b_block,
                       _round_up(self.depth, backend.k_multiple), backend.b_block_pad, self.packed, self.col_sums)
         return self
-
-    def product(self, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray, epilogue: Epilogue,
-                stream: bool, packed_by_tiles: bool) -> _Product:
-        """This B with the rest of a call's operands (``_Product``). B packed for good keeps the
-        products of its last calls, and a call with the same A dtype, zero point and streaming,
-        and the same zero-point and epilogue *objects* takes the kept one as it is: the ops pass
-        shared objects for per-tensor zero points and plain int32 results, so that repeated
-        calls with stationary weights skip this preparation."""
-        if self._products is None or packed_by_tiles:
-            return _Product(self, a_dtype, a_zero_point, b_zero_points, epilogue, stream, packed_by_tiles)
-        key = (a_dtype, a_zero_point, id(b_zero_points), id(epilogue), stream)
-        kept = self._products.get(key)
-        # the kept objects themselves: an id alone could be a new object's at a dead one's address
-        if kept is not None and kept[0] is b_zero_points and kept[1] is epilogue:
-            return kept[2]
-        product = _Product(self, a_dtype, a_zero_point, b_zero_points, epilogue, stream, packed_by_tiles)
-        if len(self._products) >= KEPT_PRODUCTS:
-            self._products.clear()
-        self._products[key] = (b_zero_points, epilogue, product)
-        return product
 
     def pack_all(self) -> "PackedB":
         self.pack(0, self.padded_cols)
@@ -516,7 +495,10 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         _pack_now(weights)
     # An output that tile_done reads back at once stays cached.
     stream = tile_done is None and out.nbytes > STREAM_BYTES
-    product = weights.product(source.dtype, a_zero_point, b_zero_points, epilogue, stream, packed_by_tiles)
+    if isinstance(b, Prepacked):
+        product = b.product(weights, source.dtype, a_zero_point, b_zero_points, epilogue, stream)
+    else:
+        product = _Product(weights, source.dtype, a_zero_point, b_zero_points, epilogue, stream, packed_by_tiles)
 
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
@@ -713,6 +695,7 @@ class Prepacked:
         self.weights.flags.writeable = False
         self._packed: dict[tuple, list[PackedB]] = {}
         self._lock = threading.Lock()
+        self._products: Recent[_Product] = Recent(KEPT_PRODUCTS)
 
     shape = property(lambda self: self.weights.shape)
     dtype = property(lambda self: self.weights.dtype)
@@ -732,6 +715,18 @@ class Prepacked:
                     self._packed[key] = [PackedB(backend, b, positions=positions).pack_all()
                                          for b in conv_weight_matrices(self.weights, groups)]
             return self._packed[key]
+
+    def product(self, weights: PackedB, a_dtype: np.dtype, a_zero_point: int, b_zero_points: np.ndarray,
+                epilogue: Epilogue, stream: bool) -> _Product:
+        """``weights`` (one of ``matrices``) with the rest of a call's operands (``_Product``), kept
+        for later calls with the same A dtype, zero point and streaming, and the same zero-point and
+        epilogue *objects*: the ops pass the same ones for repeated per-tensor zero points, plain
+        int32 results and repeated QParams, so that calls with stationary weights skip this step.
+        (Kept here, not in ``weights``, which a product refers to: that cycle would keep packed
+        weights alive until the garbage collector's next full pass.)"""
+        key = (id(weights), a_dtype, a_zero_point, id(b_zero_points), id(epilogue), stream)
+        return self._products.get(key, (weights, b_zero_points, epilogue), lambda: _Product(
+            weights, a_dtype, a_zero_point, b_zero_points, epilogue, stream))
 
     def __repr__(self) -> str:
         return f"Prepacked(shape={self.shape}, dtype={self.dtype.name}, packed for {sorted(self._packed)})"
