@@ -938,13 +938,15 @@ def qlinear_single_rounding_overflows(case) -> bool:
     return single_rounding_overflows(acc, multiplier)
 
 
-def check_qlinear(case, mode):
+def check_qlinear(case, mode, weights=None):
+    """``qlinear_matmul`` of the case (with ``weights``, e.g. prepacked, in place of b) is the reference's."""
     a, a_qp, b, b_qp, y_qp, bias, activation = case
     rng = expected_activation_range(activation, y_qp.scale, int(y_qp.zero_point), y_qp.dtype)
     expected = ref_rq.qlinear_matmul(a, a_qp.scale, a_qp.zero_point, b, b_qp.scale, b_qp.zero_point,
                                      y_qp.scale, y_qp.zero_point, y_qp.dtype, bias=bias, mode=mode,
                                      activation_range=rng)
-    actual = ik.ops.qlinear_matmul(a, a_qp, b, b_qp, y_qp, bias=bias, activation=activation, mode=mode)
+    actual = ik.ops.qlinear_matmul(a, a_qp, b if weights is None else weights, b_qp, y_qp, bias=bias,
+                                   activation=activation, mode=mode)
     assert_same(expected, actual, f"{mode} {a_qp} {b_qp} {y_qp} bias={bias!r} activation={activation!r}")
 
 
@@ -1008,12 +1010,7 @@ def test_qlinear_matmul_repeated_calls_reuse_their_epilogue(monkeypatch):
     for weights, builds in ((b, len(calls) - 2), (packed, 2)):  # then only the two calls with a bias build
         built.clear()
         for x_qp, out_qp, mode, activation, add in calls:
-            clamp = expected_activation_range(activation, out_qp.scale, int(out_qp.zero_point), out_qp.dtype)
-            expected = ref_rq.qlinear_matmul(a, x_qp.scale, x_qp.zero_point, b, b_qp.scale, b_qp.zero_point,
-                                             out_qp.scale, out_qp.zero_point, out_qp.dtype, bias=add, mode=mode,
-                                             activation_range=clamp)
-            actual = ik.ops.qlinear_matmul(a, x_qp, weights, b_qp, out_qp, bias=add, activation=activation, mode=mode)
-            assert_same(expected, actual, f"{mode} {x_qp} {out_qp} bias={add is not None} activation={activation!r}")
+            check_qlinear((a, x_qp, b, b_qp, out_qp, add, activation), mode, weights)
         assert len(built) == builds  # the second and the last call took the first one's
 
 

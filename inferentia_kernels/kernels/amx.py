@@ -47,7 +47,7 @@ from numba.extending import intrinsic
 
 from .atomics import fetch_add, load_acquire, spin_pause
 from .bits import X86, copy_64_bytes, store_fence
-from .gemm_int8 import STORE_INT32, column_terms, empty_aligned, finish_block, stream_block
+from .gemm_int8 import STORE_INT32, aligned_matrix, column_terms, finish_block, stream_block
 from .int8_microkernel import pack_b_groups
 from .jit import kernel
 from .register_tile import array_data
@@ -309,10 +309,10 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_
     b_step = block_bytes + B_BLOCK_PAD  # from one column block of B to the next
     if pack_chunk > 0:
         pack_b_together(b, b_positions, b_flip, k_blocks * K_BLOCK, pack_chunk, b_packed, col_sums, packing)
-    terms = empty_aligned(1, strip, np.int32)[0]
+    terms = aligned_matrix(1, strip, np.int32)[0]
     # int32 results whose zero-point correction and bias depend on the column only
     finished_by_tiles = mode == STORE_INT32 and not sum_rows and out.itemsize == 4
-    staged = empty_aligned(MR, strip if stream else 0, out.dtype)
+    staged = aligned_matrix(MR, strip if stream else 0, out.dtype)
     _configure(config)
     blocks = (row_hi - row_lo + MR - 1) // MR
     for s in range((col_hi - col_lo + strip - 1) // strip):

@@ -73,8 +73,8 @@ def _amx_args():
     return (np.zeros((AMX_MR, depth), np.uint8), True, False, np.zeros(AMX_MR * depth, np.uint8),
             np.zeros(AMX_NR * depth + AMX_NR // 16 * B_BLOCK_PAD, np.int8), np.zeros((0, 0), np.int8), 1,
             np.uint8(0), 0, np.zeros(2, np.int64), depth, tile_config(), np.zeros(AMX_MR, np.int32), zeros_i,
-            np.int32(0), zeros_i, zeros_i, 0, np.zeros(AMX_NR, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0), np.int32(0),
-            AMX_MR, AMX_NR, 0, AMX_MR, 0, AMX_NR, AMX_NR, np.zeros(1, np.int64), 0, False,
+            np.int32(0), zeros_i, zeros_i, 0, np.zeros(AMX_NR, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0),
+            np.int32(0), AMX_MR, AMX_NR, 0, AMX_MR, 0, AMX_NR, AMX_NR, np.zeros(1, np.int64), 0, False,
             np.zeros((AMX_MR, AMX_NR), np.int32), np.zeros((AMX_MR, AMX_NR), np.int32))
 
 

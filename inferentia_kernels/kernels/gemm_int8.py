@@ -21,14 +21,14 @@ from .bits import stream_64_bytes
 from .jit import kernel
 from .requantize import FLOAT, requantize_float, requantize_value
 
-__all__ = ["STORE_INT32", "column_terms", "empty_aligned", "finish_block", "gemm_rows_tile", "stream_block"]
+__all__ = ["STORE_INT32", "aligned_matrix", "column_terms", "finish_block", "gemm_rows_tile", "stream_block"]
 
 #: Epilogue modes: store the int32 accumulator, or requantize it.
 STORE_INT32 = 0
 
 
 @kernel(inline="always")
-def empty_aligned(rows, cols, dtype):
+def aligned_matrix(rows, cols, dtype):
     """An uninitialised [rows, cols] C-contiguous array of ``dtype`` whose data starts on a 64-byte
     boundary, so that the kernel's 64-byte vector and tile rows in it do not straddle two lines."""
     size = rows * cols

@@ -59,7 +59,7 @@ def zero_point(op: str, name: str, value, dtype: np.dtype, length: int | None) -
 @functools.lru_cache(maxsize=64)
 def _per_column(length: int, value: int) -> np.ndarray:
     """A per-tensor zero point repeated for ``length`` columns: one array shared by the calls that
-    ask for it (which never write to it), so that the engine recognises them (``PackedB.product``)."""
+    ask for it (which never write to it), so that the engine recognises them (``Prepacked.product``)."""
     return np.full(length, value, np.int32)
 
 

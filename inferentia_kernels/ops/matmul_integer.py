@@ -65,7 +65,7 @@ def prepare(op: str, a, b, a_zero_point, b_zero_point):
 @functools.lru_cache(maxsize=64)
 def _int32_results(cols: int) -> Epilogue:
     """The epilogue of ``cols`` int32 sums without bias: one object for every call of that width
-    (so that prepacked weights keep their product with it, see ``PackedB.product``)."""
+    (so that prepacked weights keep their product with it, see ``Prepacked.product``)."""
     return Epilogue(bias=shared_zeros(cols, "int32"))
 
 
