@@ -1,4 +1,4 @@
-"""The host's worker threads (``ops/_workers.py``): hand-over, errors, busy workers, fork."""
+"""The host's worker threads (``ops/_workers.py``): hand-over, waiting awake, errors, busy workers, fork."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import inferentia_kernels as ik
+from inferentia_kernels.kernels.atomics import wait_for_change
 from inferentia_kernels.ops import _tiles, _workers
 
 
@@ -33,6 +34,42 @@ def test_a_worker_runs_the_function_on_its_own_thread_and_hands_back_its_error(f
         assert seen[-1] == 1
     finally:
         worker.reserved.release()
+
+
+def test_wait_for_change_sees_a_change_made_before_or_during_the_wait_and_gives_up_after_its_spins():
+    counter = np.zeros(1, np.int64)
+    assert not wait_for_change(counter, 0, 0, 1000)
+    assert wait_for_change(counter, 0, 1, 1)  # already different
+    changer = threading.Timer(0.05, lambda: counter.__setitem__(0, 5))
+    changer.start()
+    assert wait_for_change(counter, 0, 0, 1 << 62)  # returns once the other thread has written
+    changer.join()
+
+
+def _finished_within(seconds: float, function) -> bool:
+    """Whether ``function()`` returned within ``seconds`` (run on a daemon thread)."""
+    done = threading.Event()
+    threading.Thread(target=lambda: (function(), done.set()), daemon=True).start()
+    return done.wait(seconds)
+
+
+def test_a_worker_waiting_awake_takes_its_next_function_at_once_and_stops_when_asked(monkeypatch, fresh_pool):
+    """A worker that would wait awake for days takes the function given while it waits, and a
+    stop while it waits ends its thread, instead of either waiting for the wait to run out."""
+    monkeypatch.setattr(_workers, "_spins", 1 << 62)
+    (worker,) = _workers.reserve(1, 2)
+    seen = []
+    try:
+        for round_ in range(3):
+            assert _finished_within(30, lambda: (worker.start(lambda: seen.append(round_)), worker.finish()))
+    finally:
+        worker.reserved.release()
+    assert seen == [0, 1, 2]
+    threads = [t for t in threading.enumerate() if t.name == "inferentia-kernels"]
+    assert len(threads) == 1
+    fresh_pool()
+    threads[0].join(30)
+    assert not threads[0].is_alive()
 
 
 def test_a_caller_gets_only_idle_workers(fresh_pool):

@@ -10,9 +10,10 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from .bits import X86
+from .jit import kernel
 from .register_tile import array_data
 
-__all__ = ["fetch_add", "load_acquire", "spin_pause"]
+__all__ = ["fetch_add", "load_acquire", "spin_pause", "wait_for_change"]
 
 
 def _counter(context, builder, signature, args):
@@ -66,3 +67,15 @@ def spin_pause(typingctx):
         return context.get_dummy_value()
 
     return types.void(), codegen
+
+
+@kernel
+def wait_for_change(counters, index, seen, spins) -> bool:
+    """Whether ``counters[index]`` differs from ``seen``, checked up to ``spins`` times with a
+    ``spin_pause`` in between: a thread that is about to be handed work waits for it awake,
+    without the interpreter's lock (so that the thread handing it over runs on)."""
+    for _ in range(spins):
+        if load_acquire(counters, index) != seen:
+            return True
+        spin_pause()
+    return load_acquire(counters, index) != seen

@@ -1,10 +1,18 @@
-"""The host's worker threads: one function at a time each, handed over through two locks.
+"""The host's worker threads: one function at a time each, handed over through two locks and a
+counter.
 
 A product split over the host threads hands work to the other threads and waits for them once
 per call. With ``concurrent.futures`` that round trip ran a few hundred lines of Python (futures,
 conditions, a queue, waiters) on both sides, which right after a large product (whose operands
 have pushed the interpreter out of the caches) cost about 200 µs here, against about 30 µs
 for two lock releases and acquires.
+
+After its work a worker stays awake for ``SPIN_SECONDS`` (as ONNX Runtime's and OpenMP's threads
+do), watching the count of functions given to it without holding the interpreter's lock, before
+it sleeps on the lock. Handing work to a sleeping thread is a system call that wakes its CPU,
+which on a virtual machine whose idle CPUs halt took the caller about 20 µs; to a waking one,
+3 µs. 1024^3 on two threads (one product after the other): 0.93x the time with a fresh B,
+0.95x prepacked.
 
 A caller reserves idle workers without waiting (``reserve``): while other calls use them it gets
 fewer, down to none, and runs its work on fewer threads rather than queueing behind them.
@@ -14,12 +22,33 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
-__all__ = ["Worker", "reserve", "stop_all"]
+import numpy as np
+
+from ..kernels.atomics import wait_for_change
+
+__all__ = ["SPIN_SECONDS", "Worker", "reserve", "stop_all"]
+
+#: How long an idle worker waits awake for its next function before it sleeps on a lock.
+SPIN_SECONDS = 1e-3
 
 _workers: list[Worker] = []
 _lock = threading.Lock()
+_spins = 0  # ``spin_pause`` rounds in SPIN_SECONDS on this host, measured with the first worker
+
+
+def _measure_spins() -> int:
+    """``wait_for_change`` rounds that take ``SPIN_SECONDS`` (the fastest of a few timings)."""
+    counter, rounds = np.zeros(1, np.int64), 4096
+    wait_for_change(counter, 0, 0, 1)  # compiled (or loaded) outside the timing
+    fastest = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        wait_for_change(counter, 0, 0, rounds)
+        fastest = min(fastest, time.perf_counter() - start)
+    return max(1, int(SPIN_SECONDS / max(fastest, 1e-9) * rounds))
 
 
 class Worker:
@@ -31,13 +60,17 @@ class Worker:
         self._done = threading.Lock()  # released by the thread once the function has returned
         self._go.acquire()
         self._done.acquire()
+        self._given = np.zeros(1, np.int64)  # functions given so far (read by the waiting thread)
         self._function: Callable[[], None] | None = None
         self._error: BaseException | None = None
         threading.Thread(target=self._loop, name="inferentia-kernels", daemon=True).start()
 
     def _loop(self) -> None:
+        taken = 0
         while True:
+            wait_for_change(self._given, 0, taken, _spins)
             self._go.acquire()
+            taken += 1
             function, self._function = self._function, None
             if function is None:  # stop()
                 return
@@ -50,7 +83,11 @@ class Worker:
 
     def start(self, function: Callable[[], None]) -> None:
         """Run ``function`` on this worker's thread (the caller holds ``reserved``)."""
+        self._give(function)
+
+    def _give(self, function: Callable[[], None] | None) -> None:
         self._function = function
+        self._given[0] += 1
         self._go.release()
 
     def finish(self) -> None:
@@ -74,14 +111,16 @@ class Worker:
     def stop(self) -> None:
         """End the thread once it is idle."""
         with self.reserved:
-            self._function = None
-            self._go.release()
+            self._give(None)
 
 
 def reserve(count: int, threads: int) -> list[Worker]:
     """Up to ``count`` idle workers, now reserved for the caller (release each one's ``reserved``
     when done), from a set of ``threads - 1`` workers started on first use."""
+    global _spins
     with _lock:
+        if threads > 1 and not _spins:
+            _spins = _measure_spins()
         while len(_workers) < threads - 1:
             _workers.append(Worker())
     taken = []
