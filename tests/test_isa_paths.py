@@ -286,7 +286,7 @@ def test_amx_caller_finishes_what_owners_left_in_any_order():
     out = np.full((m, n), -1, np.int32)
     tiles = [(0, m, 0, backend.cols), (0, m, backend.cols, n)]
     strips = _int8_engine._Strips(product, a_rows, m, tiles, m // backend.rows, out, shared=True)
-    assert strips.reserve == 2 and strips.tasks() == tiles
+    assert strips.reserve == 2
     worker = threading.Thread(target=strips.run, args=(tiles[0],))
     worker.start()
     worker.join()
@@ -297,14 +297,15 @@ def test_amx_caller_finishes_what_owners_left_in_any_order():
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
-@pytest.mark.parametrize("b_state", ["fresh", "prepacked", "packed_by_tiles"])
-@pytest.mark.parametrize("m", [1024, 256], ids=["reserve2", "reserve0"])
+@pytest.mark.parametrize(("b_state", "m"), [("fresh", 1024), ("fresh", 256), ("prepacked", 256)],
+                         ids=["fresh-reserve2", "fresh-reserve0", "prepacked-reserve0"])
 def test_amx_strips_are_complete_in_every_order_of_the_threads(b_state, m):
     """Three strips shared by the caller and one worker thread, in every order of whole steps the
     thread timing can produce: each strip's owner task run by either thread (in strip order per
     thread, the worker's first), then the caller's join, with the worker's join before any of the
     caller's steps, between them, after them, or never. Every order must give the whole product,
-    with B packed before, by the strips' owners, or by the tile kernels that run first."""
+    with B packed before or by the strips' owners. (Packed B in strips of many row blocks goes
+    through them together instead: the next test.)"""
     import itertools
     from concurrent.futures import ThreadPoolExecutor
 
@@ -323,17 +324,15 @@ def test_amx_strips_are_complete_in_every_order_of_the_threads(b_state, m):
                 if b_state == "prepacked":
                     weights.pack_all()
                 product = _int8_engine._Product(weights, a.dtype, 0, np.zeros(n, np.int32),
-                                                _int8_engine.Epilogue(bias=np.zeros(n, np.int32)),
-                                                packed_by_tiles=b_state == "packed_by_tiles")
+                                                _int8_engine.Epilogue(bias=np.zeros(n, np.int32)))
                 a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
                 out = np.full((m, n), -7, np.int32)
                 shared = _int8_engine._Strips(product, a_rows, m, tiles, m // backend.rows, out, shared=True)
-                tasks = shared.tasks()
                 owned = {tile: owner for tile, owner in zip(tiles, owners)}
-                for tile in tasks:
+                for tile in tiles:
                     if owned[tile] == "W":
                         worker.submit(shared.run, tile).result()
-                steps = [("C", lambda tile=tile: shared.run(tile)) for tile in tasks if owned[tile] == "C"]
+                steps = [("C", lambda tile=tile: shared.run(tile)) for tile in tiles if owned[tile] == "C"]
                 steps.append(("C", shared.join))
                 if worker_join < strips + 1:
                     steps.insert(min(worker_join, len(steps)), ("W", shared.join))
@@ -345,6 +344,52 @@ def test_amx_strips_are_complete_in_every_order_of_the_threads(b_state, m):
                 if not (out == expected).all():
                     failed.append((owners, worker_join))
     assert failed == []
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("b_state", ["prepacked", "packed_by_tiles"])
+@pytest.mark.parametrize("order", ["caller alone", "worker first", "caller first", "together"])
+def test_amx_threads_going_through_the_strips_together_complete_them_in_any_order(monkeypatch, fresh_pool,
+                                                                                   b_state, order):
+    """Three strips of 32 row blocks, B packed or packed by the tile kernels: the worker's call
+    (which leaves the caller 2 blocks of each strip) before the caller's, after it, at the same
+    time (two host threads) or never; every order gives the whole product."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inferentia_kernels.ops import _tiles
+
+    backend = _int8_engine._BACKENDS["amx"]
+    rng = np.random.default_rng(41)
+    m, k, n = 32 * backend.rows, 64, 3 * backend.cols
+    a, b = random_int8(rng, np.uint8, (m, k)), random_int8(rng, np.int8, (k, n))
+    weights = _int8_engine.PackedB(backend, b)
+    if b_state == "prepacked":
+        weights.pack_all()
+    product = _int8_engine._Product(weights, a.dtype, 0, np.zeros(n, np.int32),
+                                    _int8_engine.Epilogue(bias=np.zeros(n, np.int32)),
+                                    packed_by_tiles=b_state == "packed_by_tiles")
+    a_rows = backend.rows_of_a(_int8_engine.MatrixRows(a), 0, m, "test A", parallel=False)
+    out = np.full((m, n), -7, np.int32)
+    tiles = [(0, m, s * backend.cols, (s + 1) * backend.cols) for s in range(3)]
+    callers = []
+
+    def in_order(work):
+        with ThreadPoolExecutor(1) as worker:
+            if order == "worker first":
+                worker.submit(work, False).result()
+            work(True)
+            if order == "caller first":
+                worker.submit(work, False).result()
+
+    def recorded(work, run_together=_tiles.run_together):
+        run_together(lambda caller: (callers.append(caller), work(caller)))
+
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    monkeypatch.setattr(_tiles, "run_together", recorded if order == "together" else in_order)
+    _int8_engine._go_through_strips_together(product, a_rows, m, tiles, out, 2)
+    np.testing.assert_array_equal(out, ref_matmul_integer(a, b, 0, np.zeros(n, np.int8)))
+    if order == "together":
+        assert sorted(callers) == [False, True]
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")

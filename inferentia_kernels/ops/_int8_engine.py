@@ -505,11 +505,15 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
 
     tasks, helper = tiles, None
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
-        strips = _Strips(product, backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True), rows, tiles,
-                         blocks, out, shared=shared and not alone)
+        a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True)
+        shared = shared and not alone
+        if shared and _caller_blocks(blocks) and (weights.packed_all or product.packing is not None):
+            _go_through_strips_together(product, a, rows, tiles, out, _caller_blocks(blocks))
+            return
+        strips = _Strips(product, a, rows, tiles, blocks, out, shared=shared)
         run = strips.run
         if strips.shared:
-            tasks, helper = strips.tasks(), strips.join
+            helper = strips.join
     else:  # row tiles: each packs its own rows of A (into its thread's scratch, or in the tile kernel)
         def run(tile: _tiles.Tile) -> None:
             row_lo, row_hi = tile[0], min(tile[1], rows)
@@ -531,19 +535,30 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
                      after=None if tile_done is None or rows_here else after, helper=helper)
 
 
+def _go_through_strips_together(product: _Product, a: RowsOfA, rows: int, strips: list[_tiles.Tile],
+                                out: np.ndarray, reserve: int) -> None:
+    """Every host thread goes through all the column strips at once, B packed (or packed by the
+    tile kernels, each call's first step, shared by the threads that make it): one tile-kernel
+    call per thread, which claims row blocks from one counter per strip (kernels that claim row
+    blocks, ``_Backend.packs_rows_in_tiles``). Worker threads leave each strip's last ``reserve``
+    blocks to the calling thread (as in ``_Strips``)."""
+    claims = np.zeros(len(strips), np.int64)
+    row_lo, row_hi, col_lo, strip = strips[0][0], strips[0][1], strips[0][2], strips[0][3] - strips[0][2]
+    _tiles.run_together(lambda caller: product.tile(a, rows, row_lo, row_hi, col_lo, strips[-1][3], out, claims,
+                                                    0 if caller else reserve, strip))
+
+
 class _Strips:
     """The column strips of one product [rows, N] (tiles of all rows), each computed by its owner
     (``run``, a task of ``run_tiles``: packs the strip's columns of a fresh B, then computes it).
 
     ``shared`` (kernels that claim row blocks, on the host): the threads share each strip's row
-    blocks through a counter per strip. With B packed, or packed by the tile kernels (each
-    call's first step, shared by the threads that make it), there are no owner tasks: every thread
-    goes through the strips together from the start (``join``). Otherwise, with a fresh B, each owner packs
-    its columns first; then every thread, once no task is left, joins the strips whose B is
-    packed. Worker threads leave a strip's last ``CALLER_BLOCKS`` blocks to the calling thread,
-    which joins every strip (waiting for its B) and takes what is left: it finds the worker
-    threads done rather than sleeping until they are, and a worker that wakes late does
-    less of the work instead of finishing last."""
+    blocks through a counter per strip. With a fresh B, each owner packs its columns first; then
+    every thread, once no task is left, joins the strips whose B is packed. (Strips of many row
+    blocks whose B is packed go to ``_go_through_strips_together`` instead.) Worker threads leave a
+    strip's last ``CALLER_BLOCKS`` blocks to the calling thread, which joins every strip (waiting
+    for its B) and takes what is left: it finds the worker threads done rather than sleeping until
+    they are, and a worker that wakes late does less of the work instead of finishing last."""
 
     def __init__(self, product: _Product, a: RowsOfA, rows: int, strips: list[_tiles.Tile], blocks: int,
                  out: np.ndarray, shared: bool):
@@ -551,19 +566,12 @@ class _Strips:
         self.shared = shared
         self.index = {strip: s for s, strip in enumerate(strips)}
         self.claims = np.zeros(len(strips), np.int64)  # row blocks of each strip claimed so far
-        # whether a strip's columns of B are packed (or will be by the tile kernel, before it reads them)
-        self.packed = [product.weights.packed_all or product.packing is not None] * len(strips)
+        self.packed = [product.weights.packed_all] * len(strips)  # whether a strip's columns of B are packed
         # Shared with B to pack: set once a strip's packing has ended (or failed). Not otherwise,
         # so that the strips can go to a device's tasks in other processes.
         self.settled = [threading.Event() for _ in strips] if shared and not all(self.packed) else None
         self.caller = threading.get_ident()
         self.reserve = _caller_blocks(blocks) if shared else 0
-
-    def tasks(self) -> list[_tiles.Tile]:
-        """The owner tasks: none when B is packed and strips have many row blocks (all threads
-        join every strip). In strips of a few blocks, sharing each one costs more than it
-        balances: every thread would read all of B instead of its strips' part."""
-        return [] if all(self.packed) and self.reserve else self.strips
 
     def run(self, strip: _tiles.Tile) -> None:
         s = self.index[strip]

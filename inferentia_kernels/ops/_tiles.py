@@ -30,7 +30,7 @@ from ..errors import describe, wrong_dtype
 from . import _workers
 
 __all__ = ["N_TILE", "THREADS", "Tile", "device_op", "on_a_device", "on_device", "owned_runs", "plan_tiles", "record_gemm",
-           "row_chunks", "run_on_host", "run_tiles", "workers"]
+           "row_chunks", "run_on_host", "run_tiles", "run_together", "workers"]
 
 #: Columns per tile: the tensor engine's 128 output columns.
 N_TILE = 128
@@ -174,13 +174,18 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
         if helper is not None:
             helper()
 
-    threads = THREADS if helper is not None else min(len(tasks), THREADS)
+    _on_host_threads(drain, THREADS if helper is not None else min(len(tasks), THREADS))
+
+
+def _on_host_threads(function: Callable[[], None], threads: int) -> None:
+    """Run ``function()`` on the calling thread and on up to ``threads - 1`` idle host workers at
+    once; return when all have returned, raising the first error (the caller's own first)."""
     workers, started = _workers.reserve(max(threads - 1, 0), THREADS), []
     try:
         for worker in workers:
-            worker.start(drain)
+            worker.start(function)
             started.append(worker)
-        drain()
+        function()
     finally:  # every task has finished (or failed) before the output is handed back
         failure = None
         for worker in workers:
@@ -221,6 +226,14 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
             out[region(tile)] = part
             if after is not None:
                 after(tile)
+
+
+def run_together(work: Callable[[bool], None]) -> None:
+    """Run ``work(True)`` on the calling thread and, at the same time, ``work(False)`` on every
+    idle host worker (off a device): for work that the threads share as they go (e.g. through
+    counters that hand out its parts)."""
+    caller = threading.get_ident()
+    _on_host_threads(lambda: work(threading.get_ident() == caller), THREADS)
 
 
 def run_on_host(work: Callable[[Tile], None], pieces: list[Tile]) -> None:
