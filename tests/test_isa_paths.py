@@ -356,7 +356,7 @@ def test_amx_threads_going_through_the_strips_together_complete_them_in_any_orde
     time (two host threads) or never; every order gives the whole product."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from inferentia_kernels.ops import _tiles
+    from inferentia_kernels.ops import _tiles, _workers
 
     backend = _int8_engine._BACKENDS["amx"]
     rng = np.random.default_rng(41)
@@ -386,10 +386,13 @@ def test_amx_threads_going_through_the_strips_together_complete_them_in_any_orde
 
     monkeypatch.setattr(_tiles, "THREADS", 2)
     monkeypatch.setattr(_tiles, "run_together", recorded if order == "together" else in_order)
+    kernels_before = int(_workers.released[0])
     _int8_engine._go_through_strips_together(product, a_rows, m, tiles, out, 2)
     np.testing.assert_array_equal(out, ref_matmul_integer(a, b, 0, np.zeros(n, np.int8)))
     if order == "together":
         assert sorted(callers) == [False, True]
+    elif order == "caller alone":  # its kernel counted its start (for workers waiting to take the interpreter)
+        assert _workers.released[0] == kernels_before + 1
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
@@ -740,7 +743,7 @@ def test_the_amx_kernel_refuses_to_compile_for_a_target_without_amx(tmp_path):
                               np.int32(0), zeros, zeros, 0, np.zeros(32, np.float32), zeros, zeros, np.int32(0),
                               np.int32(0), np.int32(0), 32, 32, 0, 32, 0, 32, 32, np.zeros(1, np.int64), 0, False,
                               np.zeros((32, 32), np.int32),
-                              np.zeros((32, 32), np.int32))
+                              np.zeros((32, 32), np.int32), np.zeros(0, np.int64))
         except TypingError as error:
             print("refused:", "lacks ['amx-int8', 'amx-tile']" in str(error))
         """,

@@ -72,6 +72,27 @@ def test_a_worker_waiting_awake_takes_its_next_function_at_once_and_stops_when_a
     assert not threads[0].is_alive()
 
 
+def test_a_worker_started_after_release_waits_for_a_kernel_to_start(monkeypatch, fresh_pool):
+    """A function started ``after_release`` runs once ``released`` has moved (a kernel of the
+    caller's has started), not before; ``run_together`` moves it itself when the caller's work
+    starts no kernel, so that its workers do not wait out their spins."""
+    monkeypatch.setattr(_workers, "_spins", 1 << 62)
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    (worker,) = _workers.reserve(1, 2)
+    ran = threading.Event()
+    try:
+        worker.start(ran.set, after_release=True)
+        assert not ran.wait(0.2)
+        _workers.released[0] += 1
+        assert ran.wait(30)
+        worker.finish()
+    finally:
+        worker.reserved.release()
+    callers = []
+    assert _finished_within(30, lambda: _tiles.run_together(callers.append))
+    assert sorted(callers) == [False, True]
+
+
 def test_a_caller_gets_only_idle_workers(fresh_pool):
     first = _workers.reserve(2, 3)
     assert len(first) == 2

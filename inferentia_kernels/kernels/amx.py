@@ -273,7 +273,7 @@ def pack_b_together(b, positions, flip, padded_depth, chunk, packed, col_sums, p
 def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_flip, pack_chunk, packing, depth,
                   config, row_sums, col_sums, a_zero_point,
                   b_zero_points, bias, mode, multipliers, quantized_multipliers, shifts, y_zero_point, low, high, rows,
-                  cols, row_lo, row_hi, col_lo, col_hi, strip, claims, reserve, stream, sums, out):
+                  cols, row_lo, row_hi, col_lo, col_hi, strip, claims, reserve, stream, sums, out, started):
     """out[row_lo:row_hi, col_lo:col_hi] from A and AMX-packed B; ``row_lo``/``col_lo`` are
     multiples of MR/NR.
 
@@ -303,7 +303,12 @@ def gemm_amx_tile(a, pack_rows, sum_rows, a_packed, b_packed, b, b_positions, b_
     the same counters share its row blocks, each computing those it claims: a thread that starts
     late or runs slow does less of the tile instead of holding up the others. A thread leaves a
     strip once no more than ``reserve`` of its blocks are left (0 takes all): those are for a
-    thread that passes 0."""
+    thread that passes 0.
+
+    ``started`` (int64, one counter, or none) gets 1 added as the kernel starts, when the calling
+    thread has let go of the interpreter's lock: threads waiting to take it can tell."""
+    if started.size:
+        fetch_add(started, 0, 1)
     k_blocks = (depth + K_BLOCK - 1) // K_BLOCK
     block_bytes = k_blocks * _TILE_BYTES  # a row block of A, a column block of B
     b_step = block_bytes + B_BLOCK_PAD  # from one column block of B to the next

@@ -75,7 +75,7 @@ def _amx_args():
             np.uint8(0), 0, np.zeros(2, np.int64), depth, tile_config(), np.zeros(AMX_MR, np.int32), zeros_i,
             np.int32(0), zeros_i, zeros_i, 0, np.zeros(AMX_NR, np.float32), zeros_i, zeros_i, np.int32(0), np.int32(0),
             np.int32(0), AMX_MR, AMX_NR, 0, AMX_MR, 0, AMX_NR, AMX_NR, np.zeros(1, np.int64), 0, False,
-            np.zeros((AMX_MR, AMX_NR), np.int32), np.zeros((AMX_MR, AMX_NR), np.int32))
+            np.zeros((AMX_MR, AMX_NR), np.int32), np.zeros((AMX_MR, AMX_NR), np.int32), np.zeros(0, np.int64))
 
 
 def _int8_rows_args():

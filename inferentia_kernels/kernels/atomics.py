@@ -13,7 +13,7 @@ from .bits import X86
 from .jit import kernel
 from .register_tile import array_data
 
-__all__ = ["fetch_add", "load_acquire", "spin_pause", "wait_for_change"]
+__all__ = ["fetch_add", "load_acquire", "spin_pause", "wait_for_change", "wait_for_turn"]
 
 
 def _counter(context, builder, signature, args):
@@ -72,10 +72,22 @@ def spin_pause(typingctx):
 @kernel
 def wait_for_change(counters, index, seen, spins) -> bool:
     """Whether ``counters[index]`` differs from ``seen``, checked up to ``spins`` times with a
-    ``spin_pause`` in between: a thread that is about to be handed work waits for it awake,
-    without the interpreter's lock (so that the thread handing it over runs on)."""
+    ``spin_pause`` in between."""
     for _ in range(spins):
         if load_acquire(counters, index) != seen:
             return True
         spin_pause()
     return load_acquire(counters, index) != seen
+
+
+@kernel
+def wait_for_turn(given, taken, released, spins) -> None:
+    """A worker thread's wait for work, awake and without the interpreter's lock, so that the
+    thread handing work over runs on: until ``given[0]``, the count of work handed over, differs
+    from ``taken``; then, unless ``given[1]`` is -1, until ``released[0]`` differs from
+    ``given[1]`` (another thread's kernel has started: that thread no longer holds the
+    interpreter's lock). Each wait gives up after ``spins`` rounds."""
+    if wait_for_change(given, 0, taken, spins):
+        expected = load_acquire(given, 1)
+        if expected >= 0:
+            wait_for_change(released, 0, expected, spins)

@@ -42,7 +42,7 @@ from ..kernels import amx
 from ..kernels.amx import gemm_amx_tile
 from ..kernels.isa import select_path
 from ..kernels.transpose import transpose_copy
-from . import _tiles
+from . import _tiles, _workers
 from ._recent import Recent
 from ._scratch import aligned_empty, scratch_vector, shared_zeros
 
@@ -307,7 +307,7 @@ class _AmxBackend(_Backend):
                       weights.positions, weights.flip, chunk, progress, product.depth, self.config, row_sums,
                       *product.kernel_arguments, rows, product.cols, row_lo, row_hi, col_lo, col_hi, strip,
                       np.zeros(-(-(col_hi - col_lo) // strip), np.int64) if claims is None else claims,
-                      reserve, product.stream, sums, out)
+                      reserve, product.stream, sums, out, _workers.released)
 
 
 #: The unused matrix arguments of the AMX kernel when A comes packed, or B.

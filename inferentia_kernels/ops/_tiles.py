@@ -177,16 +177,19 @@ def _run_here(work: Callable[[Tile], None], tasks: list[list[Tile]], executor: E
     _on_host_threads(drain, THREADS if helper is not None else min(len(tasks), THREADS))
 
 
-def _on_host_threads(function: Callable[[], None], threads: int) -> None:
+def _on_host_threads(function: Callable[[], None], threads: int, after_release: bool = False) -> None:
     """Run ``function()`` on the calling thread and on up to ``threads - 1`` idle host workers at
-    once; return when all have returned, raising the first error (the caller's own first)."""
+    once (with ``after_release``, each worker once the caller's kernel has started: see
+    ``_workers``); return when all have returned, raising the first error (the caller's own first)."""
     workers, started = _workers.reserve(max(threads - 1, 0), THREADS), []
     try:
         for worker in workers:
-            worker.start(function)
+            worker.start(function, after_release)
             started.append(worker)
         function()
-    finally:  # every task has finished (or failed) before the output is handed back
+    finally:
+        if after_release:  # workers still waiting for a kernel of the caller's go on
+            _workers.released[0] += 1  # every task has finished (or failed) before the output is handed back
         failure = None
         for worker in workers:
             try:
@@ -231,9 +234,11 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
 def run_together(work: Callable[[bool], None]) -> None:
     """Run ``work(True)`` on the calling thread and, at the same time, ``work(False)`` on every
     idle host worker (off a device): for work that the threads share as they go (e.g. through
-    counters that hand out its parts)."""
+    counters that hand out its parts). The workers start once a kernel has counted itself in
+    ``_workers.released`` (the caller's, which should), so that they find the interpreter's lock
+    free."""
     caller = threading.get_ident()
-    _on_host_threads(lambda: work(threading.get_ident() == caller), THREADS)
+    _on_host_threads(lambda: work(threading.get_ident() == caller), THREADS, after_release=True)
 
 
 def run_on_host(work: Callable[[Tile], None], pieces: list[Tile]) -> None:

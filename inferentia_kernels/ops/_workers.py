@@ -14,6 +14,11 @@ which on a virtual machine whose idle CPUs halt took the caller about 20 µs; to
 3 µs. 1024^3 on two threads (one product after the other): 0.93x the time with a fresh B,
 0.95x prepacked.
 
+A function that the caller starts ``after_release`` waits, awake, until a kernel has counted its
+start in ``released`` (the caller's, which has then let go of the interpreter's lock) before it
+takes that lock: a thread that asks for it while another holds it sleeps until it is let go,
+and then wakes as slowly as above.
+
 A caller reserves idle workers without waiting (``reserve``): while other calls use them it gets
 fewer, down to none, and runs its work on fewer threads rather than queueing behind them.
 """
@@ -27,12 +32,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..kernels.atomics import wait_for_change
+from ..kernels.atomics import wait_for_change, wait_for_turn
 
-__all__ = ["SPIN_SECONDS", "Worker", "reserve", "stop_all"]
+__all__ = ["SPIN_SECONDS", "Worker", "released", "reserve", "stop_all"]
 
 #: How long an idle worker waits awake for its next function before it sleeps on a lock.
 SPIN_SECONDS = 1e-3
+
+#: Kernels started that count themselves here as they start (their thread has let go of the
+#: interpreter's lock by then): a hint for waiting workers, which any change lets go on.
+released = np.zeros(1, np.int64)
 
 _workers: list[Worker] = []
 _lock = threading.Lock()
@@ -60,7 +69,9 @@ class Worker:
         self._done = threading.Lock()  # released by the thread once the function has returned
         self._go.acquire()
         self._done.acquire()
-        self._given = np.zeros(1, np.int64)  # functions given so far (read by the waiting thread)
+        # functions given so far and the count in ``released`` to wait past (-1: none), what the
+        # thread waits for awake (``wait_for_turn``); a hint only, the function is handed over by ``_go``
+        self._given = np.array([0, -1], np.int64)
         self._function: Callable[[], None] | None = None
         self._error: BaseException | None = None
         threading.Thread(target=self._loop, name="inferentia-kernels", daemon=True).start()
@@ -68,7 +79,7 @@ class Worker:
     def _loop(self) -> None:
         taken = 0
         while True:
-            wait_for_change(self._given, 0, taken, _spins)
+            wait_for_turn(self._given, taken, released, _spins)
             self._go.acquire()
             taken += 1
             function, self._function = self._function, None
@@ -81,12 +92,15 @@ class Worker:
             finally:
                 self._done.release()
 
-    def start(self, function: Callable[[], None]) -> None:
-        """Run ``function`` on this worker's thread (the caller holds ``reserved``)."""
-        self._give(function)
+    def start(self, function: Callable[[], None], after_release: bool = False) -> None:
+        """Run ``function`` on this worker's thread (the caller holds ``reserved``); with
+        ``after_release``, once a kernel has started since (see ``released``), or after
+        ``SPIN_SECONDS``."""
+        self._give(function, int(released[0]) if after_release else -1)
 
-    def _give(self, function: Callable[[], None] | None) -> None:
+    def _give(self, function: Callable[[], None] | None, release: int = -1) -> None:
         self._function = function
+        self._given[1] = release
         self._given[0] += 1
         self._go.release()
 
