@@ -176,19 +176,25 @@ def test_no_tiles_wake_no_worker(monkeypatch, fresh_pool):
     assert started == []
 
 
-def test_concurrent_int8_calls_agree(monkeypatch, fresh_pool):
-    """Several threads calling at once share two workers (or run alone) and get the same sums."""
+@pytest.mark.parametrize(("shape", "prepacked"), [((300, 700, 400), False), ((1024, 1024, 256), True)],
+                         ids=["strips", "strips-together"])
+def test_concurrent_int8_calls_agree(monkeypatch, fresh_pool, shape, prepacked):
+    """Several threads calling at once share two workers (or run alone) and get the same sums, also
+    where the threads of a call go through packed strips together (on AMX; workers there wait
+    for any caller's kernel to start)."""
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(_tiles, "THREADS", 3)
     rng = np.random.default_rng(3)
-    a = rng.integers(0, 256, (300, 700), dtype=np.uint8)
-    b = rng.integers(-128, 128, (700, 400), dtype=np.int8)
-    expected = a.astype(np.int64) @ b.astype(np.int64)
+    m, k, n = shape
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    weights = ik.ops.prepack(b) if prepacked else b
+    expected = a.astype(np.int64) @ b.astype(np.int64) - 3 * b.astype(np.int64).sum(axis=0)
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: ik.ops.matmul_integer(a, b, 3), range(8)))
+        results = list(pool.map(lambda _: ik.ops.matmul_integer(a, weights, 3), range(8)))
     for out in results:
-        np.testing.assert_array_equal(out, expected - 3 * b.astype(np.int64).sum(axis=0))
+        np.testing.assert_array_equal(out, expected)
 
 
 def _product_in_child(queue) -> None:
