@@ -187,9 +187,9 @@ def _on_host_threads(function: Callable[[], None], threads: int, after_release: 
             worker.start(function, after_release)
             started.append(worker)
         function()
-    finally:
+    finally:  # every task has finished (or failed) before the output is handed back
         if after_release:  # workers still waiting for a kernel of the caller's go on
-            _workers.released[0] += 1  # every task has finished (or failed) before the output is handed back
+            _workers.released[0] += 1
         failure = None
         for worker in workers:
             try:

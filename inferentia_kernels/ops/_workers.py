@@ -11,8 +11,8 @@ After its work a worker stays awake for ``SPIN_SECONDS`` (as ONNX Runtime's and 
 do), watching the count of functions given to it without holding the interpreter's lock, before
 it sleeps on the lock. Handing work to a sleeping thread is a system call that wakes its CPU,
 which on a virtual machine whose idle CPUs halt took the caller about 20 µs; to a waking one,
-3 µs. 1024^3 on two threads (one product after the other): 0.93x the time with a fresh B,
-0.95x prepacked.
+3 µs. 1024^3 on two threads (one product after the other): 0.955x the time with a fresh B,
+0.968x prepacked.
 
 A function that the caller starts ``after_release`` waits, awake, until a kernel has counted its
 start in ``released`` (the caller's, which has then let go of the interpreter's lock) before it
