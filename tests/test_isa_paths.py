@@ -347,6 +347,25 @@ def test_amx_strips_are_complete_in_every_order_of_the_threads(b_state, m):
 
 
 @pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
+@pytest.mark.parametrize("prepacked", [True, False], ids=["prepacked", "fresh"])
+def test_amx_products_of_many_row_blocks_with_b_packed_go_through_the_strips_together(monkeypatch, fresh_pool,
+                                                                                      prepacked):
+    """On two host threads, 1024 x 1024 x 256 (32 row blocks, two threads' worth of work) with B
+    prepacked, or fresh and small enough for the tile kernels to pack it, takes the direct path."""
+    from inferentia_kernels.ops import _tiles
+
+    monkeypatch.setattr(_tiles, "THREADS", 2)
+    monkeypatch.setattr(_int8_engine, "_active", _int8_engine._BACKENDS["amx"])
+    taken, direct = [], _int8_engine._go_through_strips_together
+    monkeypatch.setattr(_int8_engine, "_go_through_strips_together", lambda *args: (taken.append(1), direct(*args)))
+    rng = np.random.default_rng(43)
+    a, b = random_int8(rng, np.uint8, (1024, 1024)), random_int8(rng, np.int8, (1024, 256))
+    out = ik.ops.matmul_integer(a, ik.ops.prepack(b) if prepacked else b, 5)
+    np.testing.assert_array_equal(out, ref_matmul_integer(a, b, 5, np.zeros(256, np.int8)))
+    assert taken == [1]
+
+
+@pytest.mark.skipif("amx" not in PATHS, reason="the host has no usable AMX-INT8")
 @pytest.mark.parametrize("b_state", ["prepacked", "packed_by_tiles"])
 @pytest.mark.parametrize("order", ["caller alone", "worker first", "caller first", "together"])
 def test_amx_threads_going_through_the_strips_together_complete_them_in_any_order(monkeypatch, fresh_pool,

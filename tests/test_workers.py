@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -57,6 +60,7 @@ def test_a_worker_waiting_awake_takes_its_next_function_at_once_and_stops_when_a
     """A worker that would wait awake for days takes the function given while it waits, and a
     stop while it waits ends its thread, instead of either waiting for the wait to run out."""
     monkeypatch.setattr(_workers, "_spins", 1 << 62)
+    earlier = set(threading.enumerate())  # workers of earlier tests may still be ending
     (worker,) = _workers.reserve(1, 2)
     seen = []
     try:
@@ -65,7 +69,7 @@ def test_a_worker_waiting_awake_takes_its_next_function_at_once_and_stops_when_a
     finally:
         worker.reserved.release()
     assert seen == [0, 1, 2]
-    threads = [t for t in threading.enumerate() if t.name == "inferentia-kernels"]
+    threads = [t for t in threading.enumerate() if t.name == "inferentia-kernels" and t not in earlier]
     assert len(threads) == 1
     fresh_pool()
     threads[0].join(30)
@@ -91,6 +95,34 @@ def test_a_worker_started_after_release_waits_for_a_kernel_to_start(monkeypatch,
     callers = []
     assert _finished_within(30, lambda: _tiles.run_together(callers.append))
     assert sorted(callers) == [False, True]
+
+
+def test_workers_find_their_wait_compiled_so_that_a_fork_cannot_inherit_numba_s_lock_held():
+    """The first ``reserve`` compiles (or loads) the workers' wait on the calling thread: a worker
+    thread doing it in the background would hold numba's compiler lock, which a process forked
+    meanwhile would inherit held, and its next compilation would hang. (A fresh process: nothing
+    is compiled in it yet.)"""
+    code = textwrap.dedent("""
+        import threading
+        from inferentia_kernels.ops import _workers
+        wait, found = _workers.wait_for_turn, []
+
+        def recorded(*args):
+            if threading.current_thread() is not threading.main_thread():
+                found.append(bool(wait.signatures))
+            return wait(*args)
+
+        _workers.wait_for_turn = recorded
+        for worker in _workers.reserve(2, 3):
+            worker.start(lambda: None)
+            worker.finish()
+            worker.reserved.release()
+        print(len(found), all(found))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    waits, compiled = result.stdout.split()
+    assert int(waits) >= 2 and compiled == "True"
 
 
 def test_a_caller_gets_only_idle_workers(fresh_pool):

@@ -503,12 +503,12 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
     def inside(tile: _tiles.Tile) -> _tiles.Tile:
         return tile[0], min(tile[1], rows), tile[2], min(tile[3], cols)
 
-    tasks, helper = tiles, None
+    helper = None
     if whole and column_strips:  # every strip reads all of A: pack it first, with all threads
         a = backend.rows_of_a(source, 0, rows, "int8 packed A", parallel=True)
-        shared = shared and not alone
-        if shared and _caller_blocks(blocks) and (weights.packed_all or product.packing is not None):
-            _go_through_strips_together(product, a, rows, tiles, out, _caller_blocks(blocks))
+        shared, reserve = shared and not alone, _caller_blocks(blocks)
+        if shared and reserve and (weights.packed_all or product.packing is not None):
+            _go_through_strips_together(product, a, rows, tiles, out, reserve)
             return
         strips = _Strips(product, a, rows, tiles, blocks, out, shared=shared)
         run = strips.run
@@ -531,7 +531,7 @@ def gemm_int8_rows(source: RowSource, b, a_zero_point: int, b_zero_points: np.nd
         tile = inside(tile)
         tile_done(tile, out[tile[0]:tile[1]])
 
-    _tiles.run_tiles(run, tasks, out=out, region=lambda tile: _block(inside(tile)),
+    _tiles.run_tiles(run, tiles, out=out, region=lambda tile: _block(inside(tile)),
                      after=None if tile_done is None or rows_here else after, helper=helper)
 
 

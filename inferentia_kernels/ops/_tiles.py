@@ -188,12 +188,12 @@ def _on_host_threads(function: Callable[[], None], threads: int, after_release: 
             started.append(worker)
         function()
     finally:  # every task has finished (or failed) before the output is handed back
-        if after_release:  # workers still waiting for a kernel of the caller's go on
-            _workers.released[0] += 1
         failure = None
         for worker in workers:
             try:
                 if worker in started:
+                    if after_release:  # a worker still waiting for a kernel of the caller's goes on
+                        _workers.released[0] += 1
                     worker.finish()
             except BaseException as error:  # the first one is raised below (after the caller's own)
                 failure = failure or error
@@ -233,8 +233,8 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
 
 def run_together(work: Callable[[bool], None]) -> None:
     """Run ``work(True)`` on the calling thread and, at the same time, ``work(False)`` on every
-    idle host worker (off a device): for work that the threads share as they go (e.g. through
-    counters that hand out its parts). The workers start once a kernel has counted itself in
+    idle host worker (never on a device's executor: for callers off a device), for work that the
+    threads share as they go (e.g. through counters that hand out its parts). The workers start once a kernel has counted itself in
     ``_workers.released`` (the caller's, which should), so that they find the interpreter's lock
     free."""
     caller = threading.get_ident()

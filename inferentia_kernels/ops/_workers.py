@@ -36,7 +36,8 @@ from ..kernels.atomics import wait_for_change, wait_for_turn
 
 __all__ = ["SPIN_SECONDS", "Worker", "released", "reserve", "stop_all"]
 
-#: How long an idle worker waits awake for its next function before it sleeps on a lock.
+#: How long an idle worker waits awake for its next function before it sleeps on a lock (and
+#: then, for a function started ``after_release``, at most as long again for a kernel to start).
 SPIN_SECONDS = 1e-3
 
 #: Kernels started that count themselves here as they start (their thread has let go of the
@@ -49,9 +50,14 @@ _spins = 0  # ``spin_pause`` rounds in SPIN_SECONDS on this host, measured with 
 
 
 def _measure_spins() -> int:
-    """``wait_for_change`` rounds that take ``SPIN_SECONDS`` (the fastest of a few timings)."""
+    """``wait_for_change`` rounds that take ``SPIN_SECONDS`` (the fastest of a few timings).
+
+    Also compiles (or loads) ``wait_for_turn`` here, before any worker calls it: a worker thread
+    compiling it in the background would hold numba's compiler lock, and a process forked
+    meanwhile would inherit that lock held, for good."""
     counter, rounds = np.zeros(1, np.int64), 4096
     wait_for_change(counter, 0, 0, 1)  # compiled (or loaded) outside the timing
+    wait_for_turn(np.array([0, -1], np.int64), 0, released, 0)
     fastest = float("inf")
     for _ in range(3):
         start = time.perf_counter()
@@ -81,7 +87,7 @@ class Worker:
         while True:
             wait_for_turn(self._given, taken, released, _spins)
             self._go.acquire()
-            taken += 1
+            taken = int(self._given[0])  # also right after a _give interrupted before its release
             function, self._function = self._function, None
             if function is None:  # stop()
                 return
@@ -93,9 +99,10 @@ class Worker:
                 self._done.release()
 
     def start(self, function: Callable[[], None], after_release: bool = False) -> None:
-        """Run ``function`` on this worker's thread (the caller holds ``reserved``); with
-        ``after_release``, once a kernel has started since (see ``released``), or after
-        ``SPIN_SECONDS``."""
+        """Run ``function`` on this worker's thread (the caller holds ``reserved``). With
+        ``after_release``, a worker still waiting awake takes it only once a kernel has started
+        since (any caller's: see ``released``), or after ``SPIN_SECONDS`` more at most; a
+        sleeping worker takes it at once."""
         self._give(function, int(released[0]) if after_release else -1)
 
     def _give(self, function: Callable[[], None] | None, release: int = -1) -> None:
