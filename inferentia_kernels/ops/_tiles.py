@@ -234,9 +234,9 @@ def run_tiles(work: Callable[[Tile], None], tiles: list[Tile], *, out: np.ndarra
 def run_together(work: Callable[[bool], None]) -> None:
     """Run ``work(True)`` on the calling thread and, at the same time, ``work(False)`` on every
     idle host worker (never on a device's executor: for callers off a device), for work that the
-    threads share as they go (e.g. through counters that hand out its parts). The workers start once a kernel has counted itself in
-    ``_workers.released`` (the caller's, which should), so that they find the interpreter's lock
-    free."""
+    threads share as they go (e.g. through counters that hand out its parts). The workers start
+    once a kernel has counted itself in ``_workers.released`` (the caller's, which should), so
+    that they find the interpreter's lock free."""
     caller = threading.get_ident()
     _on_host_threads(lambda: work(threading.get_ident() == caller), THREADS, after_release=True)
 
